@@ -1,0 +1,168 @@
+"""Every change of a run's state happens here: save, then broadcast on commit.
+
+State machine: queued -> running -> succeeded | failed | diverged | cancelled.
+Views and tasks call these functions; none of them touches the channel layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from dashboard import realtime
+from dashboard.models import EpochMetric, Policy, Run, Team
+from dashboard.presenters import run_state
+
+log = logging.getLogger(__name__)
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _clean(value: Any) -> Any:
+    """Make engine output safe for JSON columns: NaN and infinities become null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return _finite_or_none(value)
+
+
+def _broadcast_state(run: Run) -> None:
+    state = run_state(run)
+    transaction.on_commit(
+        lambda: realtime.publish(realtime.run_group(run.pk), {"type": "run.status", "run": state})
+    )
+
+
+def create_policy(*, team: Team, user, name: str, spec: dict, description: str = "") -> Policy:
+    return Policy.objects.create(team=team, created_by=user, name=name, spec=spec, description=description)
+
+
+def queue_run(*, team: Team, user, policy: Policy, workload: str, epochs: int, seed: int = 0) -> Run:
+    """Store a queued run and hand its id to a worker once the row is committed."""
+    from dashboard.tasks import train_run
+
+    with transaction.atomic():
+        run = Run.objects.create(
+            team=team,
+            created_by=user,
+            policy=policy,
+            policy_spec=policy.spec,
+            workload=workload,
+            epochs=epochs,
+            seed=seed,
+        )
+        transaction.on_commit(lambda: train_run.delay(run.pk))
+    return run
+
+
+def start_run(run_id: int, *, device: str = "") -> Run | None:
+    """Mark a queued run as running; None when it is no longer ours to start.
+
+    A run found already 'running' was taken by a worker that died (the broker
+    redelivered it): it starts again from its first epoch.
+    """
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("policy").filter(pk=run_id).first()
+        if run is None or run.is_finished:
+            return None
+        if run.status == Run.Status.RUNNING:
+            log.warning("run %s was redelivered after a worker loss; restarting it", run_id)
+            EpochMetric.objects.filter(run=run).delete()
+        run.status = Run.Status.RUNNING
+        run.started_at = timezone.now()
+        run.device = device
+        run.epochs_done = 0
+        run.save(update_fields=["status", "started_at", "device", "epochs_done"])
+        _broadcast_state(run)
+    return run
+
+
+def record_epoch(run: Run, metrics: dict) -> EpochMetric:
+    """Commit one epoch's metrics, then broadcast them."""
+    data = _clean(dict(metrics))
+    epoch = int(data.pop("epoch"))
+    columns = {name: data.pop(name, None) for name in EpochMetric.COLUMNS}
+    with transaction.atomic():
+        row, _ = EpochMetric.objects.update_or_create(
+            run=run, epoch=epoch, defaults={**columns, "extra": data}
+        )
+        run.epochs_done = epoch
+        run.save(update_fields=["epochs_done"])
+        message = {
+            "type": "run.epoch",
+            "run_id": run.pk,
+            "epochs_done": epoch,
+            "epoch": row.as_dict(),
+        }
+        transaction.on_commit(lambda: realtime.publish(realtime.run_group(run.pk), message))
+    return row
+
+
+def finish_run(run: Run, result: dict) -> Run:
+    """Store the engine's result and summary on the run row."""
+    summary = _clean(result.get("summary") or {})
+    status = {
+        "succeeded": Run.Status.SUCCEEDED,
+        "diverged": Run.Status.DIVERGED,
+        "cancelled": Run.Status.CANCELLED,
+    }.get(result.get("status"), Run.Status.FAILED)
+    with transaction.atomic():
+        run.status = status
+        run.finished_at = timezone.now()
+        run.final_acc = summary.get("final_acc")
+        run.best_acc = summary.get("best_acc")
+        run.final_loss = summary.get("final_test_loss")
+        run.total_seconds = summary.get("total_seconds")
+        run.diverged_epoch = summary.get("diverged_epoch")
+        run.summary = summary
+        if result.get("device_name"):
+            run.device = str(result["device_name"])[:100]
+        run.save(
+            update_fields=[
+                "status", "finished_at", "final_acc", "best_acc", "final_loss",
+                "total_seconds", "diverged_epoch", "summary", "device",
+            ]
+        )
+        _broadcast_state(run)
+        workload = run.workload
+        transaction.on_commit(
+            lambda: realtime.publish(
+                realtime.leaderboard_group(workload), {"type": "leaderboard.changed", "workload": workload}
+            )
+        )
+    return run
+
+
+def fail_run(run: Run, error: str) -> Run:
+    with transaction.atomic():
+        run.status = Run.Status.FAILED
+        run.finished_at = timezone.now()
+        run.error = error[:5000]
+        run.save(update_fields=["status", "finished_at", "error"])
+        _broadcast_state(run)
+    return run
+
+
+def cancel_run(run: Run) -> bool:
+    """Ask a run to stop. A queued run never starts; a running one stops at its next check."""
+    with transaction.atomic():
+        updated = Run.objects.filter(
+            pk=run.pk, status__in=[Run.Status.QUEUED, Run.Status.RUNNING]
+        ).update(status=Run.Status.CANCELLED, finished_at=timezone.now())
+        if updated:
+            run.refresh_from_db()
+            _broadcast_state(run)
+    return bool(updated)
+
+
+def is_cancelled(run_id: int) -> bool:
+    return Run.objects.filter(pk=run_id, status=Run.Status.CANCELLED).exists()

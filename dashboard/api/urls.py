@@ -1,0 +1,17 @@
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+from dashboard.api import views
+
+urlpatterns = [
+    path("token/", obtain_auth_token, name="api-token"),
+    path("workloads/", views.workloads, name="api-workloads"),
+    path("kinds/", views.kinds, name="api-kinds"),
+    path("schedules/preview/", views.schedule_preview, name="api-schedule-preview"),
+    path("policies/", views.policies, name="api-policies"),
+    path("policies/<int:pk>/", views.policy_detail, name="api-policy-detail"),
+    path("runs/", views.runs, name="api-runs"),
+    path("runs/<int:pk>/", views.run_detail, name="api-run-detail"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="api-run-cancel"),
+    path("leaderboard/", views.leaderboard_view, name="api-leaderboard"),
+]

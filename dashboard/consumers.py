@@ -1,0 +1,88 @@
+"""Websocket consumers: a run's history from the database, then its live epochs."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from dashboard import access, realtime
+from dashboard.models import Run
+from dashboard.presenters import epoch_rows, run_state
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+def _snapshot(user, run_id: int) -> tuple[dict, list[dict]] | None:
+    try:
+        run = access.runs_for(user).select_related("policy").get(pk=run_id)
+    except Run.DoesNotExist:
+        return None
+    return run_state(run), epoch_rows(run)
+
+
+class RunConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/runs/<id>/`: sends {"type": "history"} once, then "epoch" and "status" messages.
+
+    The group is joined *before* the history is read, so no epoch can fall in
+    between; the client drops duplicates by epoch number.
+    """
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
+        if not await database_sync_to_async(access.can_view_run)(user, run_id):
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = realtime.run_group(run_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        snapshot = await database_sync_to_async(_snapshot)(user, run_id)
+        if snapshot is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        state, epochs = snapshot
+        await self.send_json({"type": "history", "run": state, "epochs": epochs})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def run_epoch(self, event: dict) -> None:
+        await self.send_json(
+            {"type": "epoch", "run_id": event["run_id"], "epochs_done": event["epochs_done"], "epoch": event["epoch"]}
+        )
+
+    async def run_status(self, event: dict) -> None:
+        await self.send_json({"type": "status", "run": event["run"]})
+
+
+class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/leaderboard/<workload>/`: tells the page when a run of the workload finished."""
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.group = realtime.leaderboard_group(self.scope["url_route"]["kwargs"]["workload"])
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def leaderboard_changed(self, event: dict) -> None:
+        await self.send_json({"type": "changed", "workload": event["workload"]})

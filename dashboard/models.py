@@ -1,0 +1,142 @@
+"""LR Arena's data: teams, policies, runs and their epoch metrics."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        VIEWER = "viewer", "Viewer"
+        MEMBER = "member", "Member"
+        ADMIN = "admin", "Admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "team"], name="one_membership_per_team")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class Policy(models.Model):
+    """A named LR policy: one JSON spec, as understood by trainer.schedules."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="policies")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    spec = models.JSONField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "policies"
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="policy_name_unique_in_team")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def kind(self) -> str:
+        return str(self.spec.get("kind", "?"))
+
+
+class Run(models.Model):
+    """One training run: a workload trained with a policy for a number of epochs."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        DIVERGED = "diverged", "Diverged"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.DIVERGED, Status.CANCELLED)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="runs")
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="runs")
+    # The spec as it was when the run was queued: editing a policy later must
+    # not change what an old run means.
+    policy_spec = models.JSONField()
+    workload = models.CharField(max_length=50, db_index=True)
+    epochs = models.PositiveIntegerField()
+    seed = models.IntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    device = models.CharField(max_length=100, blank=True)
+    epochs_done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # Summary, stored when the run ends so that the leaderboard aggregates runs, not epochs.
+    final_acc = models.FloatField(null=True, blank=True)
+    best_acc = models.FloatField(null=True, blank=True)
+    final_loss = models.FloatField(null=True, blank=True)
+    total_seconds = models.FloatField(null=True, blank=True)
+    diverged_epoch = models.PositiveIntegerField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["workload", "status"])]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk}: {self.workload} / {self.policy_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class EpochMetric(models.Model):
+    """The metrics of one finished epoch of a run."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="epoch_metrics")
+    epoch = models.PositiveIntegerField()
+    train_loss = models.FloatField(null=True)
+    train_acc = models.FloatField(null=True)
+    test_loss = models.FloatField(null=True)
+    test_acc = models.FloatField(null=True)
+    lr_first = models.FloatField(null=True)
+    lr_last = models.FloatField(null=True)
+    lr_mean = models.FloatField(null=True)
+    seconds = models.FloatField(null=True)
+    # Everything else the engine reports (top-5, confidence metrics, the LR trace ...).
+    extra = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "epoch"]
+        constraints = [models.UniqueConstraint(fields=["run", "epoch"], name="one_row_per_epoch")]
+
+    def __str__(self) -> str:
+        return f"Run {self.run_id} epoch {self.epoch}"
+
+    COLUMNS = ("train_loss", "train_acc", "test_loss", "test_acc", "lr_first", "lr_last", "lr_mean", "seconds")
+
+    def as_dict(self) -> dict:
+        data = {"epoch": self.epoch, **self.extra}
+        for column in self.COLUMNS:
+            data[column] = getattr(self, column)
+        return data

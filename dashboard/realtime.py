@@ -1,0 +1,35 @@
+"""Group names and the one function that publishes to the channel layer.
+
+Only `dashboard.actions` calls `publish`, and only after the transaction that
+stored the data has committed: a client that misses a message can always
+recover it from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+
+def run_group(run_id: int) -> str:
+    return f"run-{run_id}"
+
+
+def leaderboard_group(workload: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in workload)
+    return f"leaderboard-{safe}"[:99]
+
+
+def publish(group: str, message: dict) -> None:
+    """Send to a group; a broker outage must never fail the write that preceded it."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:  # noqa: BLE001 - the database already holds the truth
+        log.warning("could not publish to %s", group, exc_info=True)

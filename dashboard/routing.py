@@ -1,0 +1,8 @@
+from django.urls import path
+
+from dashboard import consumers
+
+websocket_urlpatterns = [
+    path("ws/runs/<int:run_id>/", consumers.RunConsumer.as_asgi()),
+    path("ws/leaderboard/<str:workload>/", consumers.LeaderboardConsumer.as_asgi()),
+]

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from dashboard import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("policies/", views.policy_list, name="policy-list"),
+    path("policies/new/", views.policy_create, name="policy-create"),
+    path("policies/<int:pk>/", views.policy_detail, name="policy-detail"),
+    path("runs/", views.run_list, name="run-list"),
+    path("runs/new/", views.run_create, name="run-create"),
+    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
+    path("leaderboard/", views.leaderboard_page, name="leaderboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("api/", include("dashboard.api.urls")),
+    path("admin/", admin.site.urls),
+]

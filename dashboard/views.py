@@ -1,0 +1,146 @@
+"""Pages. Thin adapters: fetch through `access`, change through `actions`."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from dashboard import access, actions, leaderboard
+from dashboard.forms import PolicyForm, RunForm, editable_kinds
+from dashboard.presenters import epoch_rows, run_state
+from trainer.workloads import list_workloads
+
+
+def _writable_team_or_403(user):
+    team = access.current_team(user)
+    if team is None:
+        raise PermissionDenied("You need a member role in a team to do this.")
+    return team
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    runs = access.runs_for(request.user).select_related("policy")[:10]
+    policies = access.policies_for(request.user).annotate(n_runs=Count("runs")).order_by("name")[:20]
+    return render(
+        request,
+        "dashboard/home.html",
+        {"runs": runs, "policies": policies, "workloads": list_workloads()},
+    )
+
+
+@login_required
+def policy_list(request: HttpRequest) -> HttpResponse:
+    policies = (
+        access.policies_for(request.user)
+        .select_related("team", "created_by")
+        .annotate(n_runs=Count("runs"))
+        .order_by("name")
+    )
+    return render(request, "dashboard/policy_list.html", {"policies": policies})
+
+
+@login_required
+def policy_create(request: HttpRequest) -> HttpResponse:
+    team = _writable_team_or_403(request.user)
+    form = PolicyForm(request.POST or None, team=team)
+    if request.method == "POST" and form.is_valid():
+        policy = actions.create_policy(
+            team=team,
+            user=request.user,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+            spec=form.cleaned_data["spec"],
+        )
+        messages.success(request, f"Policy “{policy.name}” created.")
+        return redirect("policy-detail", pk=policy.pk)
+    return render(
+        request,
+        "dashboard/policy_form.html",
+        {"form": form, "kinds": list(editable_kinds()), "preview_epochs": 30},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = access.get_policy_for_user(request.user, pk)
+    runs = policy.runs.filter(team__in=access.teams_for(request.user)).order_by("-created_at")[:50]
+    run_form = RunForm(user=request.user, initial={"policy": policy.pk})
+    return render(
+        request,
+        "dashboard/policy_detail.html",
+        {"policy": policy, "runs": runs, "run_form": run_form},
+    )
+
+
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = access.runs_for(request.user).select_related("policy")[:200]
+    return render(request, "dashboard/run_list.html", {"runs": runs})
+
+
+@login_required
+def run_create(request: HttpRequest) -> HttpResponse:
+    team = _writable_team_or_403(request.user)
+    initial = {"policy": request.GET.get("policy")} if request.GET.get("policy") else None
+    form = RunForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        run = actions.queue_run(
+            team=team,
+            user=request.user,
+            policy=form.cleaned_data["policy"],
+            workload=form.cleaned_data["workload"],
+            epochs=form.cleaned_data["epochs"],
+            seed=form.cleaned_data["seed"],
+        )
+        return redirect("run-detail", pk=run.pk)
+    return render(
+        request, "dashboard/run_form.html", {"form": form}, status=400 if request.method == "POST" else 200
+    )
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = access.get_run_for_user(request.user, pk)
+    return render(
+        request,
+        "dashboard/run_detail.html",
+        {"run": run, "initial": {"run": run_state(run), "epochs": epoch_rows(run)}},
+    )
+
+
+@login_required
+@require_POST
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = access.get_run_for_user(request.user, pk)
+    if not access.can_write(request.user, run.team):
+        raise PermissionDenied("Viewers cannot cancel runs.")
+    if actions.cancel_run(run):
+        messages.info(request, f"Run {run.pk} cancelled.")
+    return redirect("run-detail", pk=run.pk)
+
+
+@login_required
+def leaderboard_page(request: HttpRequest) -> HttpResponse:
+    workloads = list_workloads()
+    names = [w["name"] for w in workloads]
+    workload = request.GET.get("workload") or (names[0] if names else "")
+    if workload not in names:
+        messages.error(request, f"Unknown workload “{workload}”.")
+        workload = names[0]
+    rows = leaderboard.board(request.user, workload)
+    return render(
+        request,
+        "dashboard/leaderboard.html",
+        {"workload": workload, "workloads": workloads, "rows": rows},
+    )
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")

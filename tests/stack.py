@@ -1,0 +1,145 @@
+"""A real LR Arena deployment for the integration and browser tests.
+
+Starts a redis-server, a Celery worker and daphne as separate processes on
+free loopback ports, with their own SQLite file, exactly as `make run` does,
+and tears them down afterwards. Tests talk to it over HTTP and websockets
+only, as any client would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_USER = "demo"
+DEMO_PASSWORD = "arena-demo-test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, procs=()) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what}: a process exited early with code {proc.returncode}")
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    web_port: int = field(default_factory=free_port)
+    redis_port: int = field(default_factory=free_port)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.web_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+            "DATABASE_URL": f"sqlite:///{self.workdir / 'arena.sqlite3'}",
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "ARENA_VAR_DIR": str(self.workdir),
+            "ARENA_DEMO_PASSWORD": DEMO_PASSWORD,
+            "ARENA_DEVICE": "cpu",
+        }
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = self.workdir / f"{name}.log"
+        self.logs[name] = log
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs[name] = proc
+        return proc
+
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def start(self) -> Stack:
+        redis_server = shutil.which("redis-server")
+        if redis_server is None:
+            raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
+        self._spawn(
+            "redis",
+            [redis_server, "--bind", "127.0.0.1", "--port", str(self.redis_port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+        )
+        self.manage("migrate", "--noinput")
+        self.manage("seed_demo")
+        self._spawn(
+            "worker",
+            [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--pool=solo", "--queues=arena",
+             "--loglevel=INFO", f"--hostname=test-worker-{self.web_port}@%h"],
+        )
+        self._spawn(
+            "web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port), "dashboard.asgi:application"]
+        )
+        procs = list(self.procs.values())
+        wait_for(self._web_ready, 60, "daphne to answer", procs)
+        wait_for(lambda: "ready." in self.logs["worker"].read_text(errors="replace"), 90, "the Celery worker", procs)
+        return self
+
+    def _web_ready(self) -> bool:
+        try:
+            return requests.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        return "\n".join(self.logs[name].read_text(errors="replace").splitlines()[-lines:])
+
+    # -- API helpers ------------------------------------------------------------------
+    def token(self, username: str = DEMO_USER, password: str = DEMO_PASSWORD) -> str:
+        response = requests.post(f"{self.base_url}/api/token/", data={"username": username, "password": password})
+        response.raise_for_status()
+        return response.json()["token"]
+
+    def api(self, token: str) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {token}"
+        return session

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from dashboard.models import Run
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run(cast, step_policy):
+    return Run.objects.create(team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="digits-mlp", epochs=4)
+
+
+def test_pages_need_a_login(client):
+    response = client.get(reverse("home"))
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+@pytest.mark.parametrize("name", ["home", "policy-list", "policy-create", "run-list", "run-create", "leaderboard"])
+def test_each_page_renders_for_a_member(client, cast, step_policy, name):
+    client.force_login(cast.bob)
+    assert client.get(reverse(name)).status_code == 200
+
+
+def test_the_run_page_embeds_the_history_and_the_socket_script(client, cast, run):
+    from dashboard import actions
+
+    actions.record_epoch(run, {"epoch": 1, "test_acc": 0.5, "train_loss": 1.2})
+    client.force_login(cast.carol)
+    response = client.get(reverse("run-detail", args=[run.pk]))
+    assert response.status_code == 200
+    initial = response.context["initial"]
+    assert initial["run"]["id"] == run.pk and [e["epoch"] for e in initial["epochs"]] == [1]
+    assert b'id="run-initial"' in response.content and b"js/run_detail.js" in response.content
+
+
+def test_an_outsider_gets_404_for_another_teams_pages(client, cast, run, step_policy):
+    client.force_login(cast.oscar)
+    assert client.get(reverse("run-detail", args=[run.pk])).status_code == 404
+    assert client.get(reverse("policy-detail", args=[step_policy.pk])).status_code == 404
+
+
+def test_queueing_a_run_from_the_form_redirects_to_its_page(client, cast, step_policy, django_capture_on_commit_callbacks):
+    client.force_login(cast.bob)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            reverse("run-create"), {"policy": step_policy.pk, "workload": "digits-mlp", "epochs": 2, "seed": 1}
+        )
+    run = Run.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("run-detail", args=[run.pk])
+
+
+def test_the_run_form_names_a_bad_epoch_count(client, cast, step_policy):
+    client.force_login(cast.bob)
+    response = client.post(reverse("run-create"), {"policy": step_policy.pk, "workload": "digits-mlp", "epochs": 0, "seed": 1})
+    assert response.status_code == 400 and "epochs" in response.context["form"].errors
+    assert not Run.objects.exists()
+
+
+def test_a_viewer_cannot_cancel_a_run(client, cast, run):
+    client.force_login(cast.carol)
+    assert client.post(reverse("run-cancel", args=[run.pk])).status_code == 403
+    run.refresh_from_db()
+    assert run.status == "queued"
+
+
+def test_plotly_is_served_from_the_python_package(client, cast):
+    response = client.get("/static/plotly/plotly.min.js")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert b"plotly" in body[:2000].lower()
