@@ -1,0 +1,17 @@
+#!/bin/sh
+# Container entry point: `web` (migrate, then daphne) or `worker` (a Celery worker).
+set -e
+case "${1:-web}" in
+  web)
+    python manage.py migrate --noinput
+    [ "${ARENA_SEED_DEMO:-0}" = "1" ] && python manage.py seed_demo
+    exec daphne -b 0.0.0.0 -p "${PORT:-8000}" dashboard.asgi:application
+    ;;
+  worker)
+    # solo pool: one run at a time per worker, and no fork after CUDA is touched.
+    exec celery -A dashboard worker --pool=solo --queues=arena --loglevel=INFO
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac
