@@ -1,0 +1,185 @@
+"""The command line: `python -m trainer train ...` and `python -m trainer workloads`.
+
+Bad input exits with status 2 and a message on stderr, never a traceback.
+With --json, stdout carries only JSON lines: one per epoch, then the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+EXIT_BAD_INPUT = 2
+EXIT_CANCELLED = 130  # as a shell reports a run stopped by Ctrl-C
+
+
+class BadInput(Exception):
+    """A user error: printed on stderr, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.command(args)
+    except BadInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description="LR Arena's trainer.")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train one run and print its epochs and summary")
+    train.add_argument("--workload", required=True, help="a workload name (see `workloads`)")
+    train.add_argument("--policy", required=True, help='the LR policy as JSON, e.g. \'{"kind": "FIX", "k0": 0.05}\'')
+    train.add_argument("--epochs", type=int, default=None, help="default: the workload's default_epochs")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
+    train.add_argument(
+        "--data-dir", default=None, help="where data sets live (default: $DATA_DIR, else ../shared/datasets)"
+    )
+    train.add_argument("--json", action="store_true", help="print JSON lines only: one per epoch, then the result")
+    train.set_defaults(command=_train)
+
+    workloads = commands.add_parser("workloads", help="list the workloads")
+    workloads.add_argument("--json", action="store_true", help="print them as one JSON array")
+    workloads.set_defaults(command=_workloads)
+    return parser
+
+
+def _workloads(args: argparse.Namespace) -> int:
+    from trainer.workloads import list_workloads
+
+    workloads = list_workloads()
+    if args.json:
+        print(json.dumps(workloads, indent=2))
+        return 0
+    for w in workloads:
+        optimizer = w["optimizer"]
+        print(f"{w['name']:<14} {w['title']}")
+        print(
+            f"{'':<14} batch {w['batch_size']}, {w['default_epochs']} epochs by default, "
+            f"target {w['target_accuracy']:.0%}, SGD momentum {optimizer['momentum']}, "
+            f"weight decay {optimizer['weight_decay']}"
+        )
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trainer.engine import TrainConfig, train, validate
+    from trainer.schedules import SpecError
+    from trainer.workloads import UnknownWorkload, get_workload
+
+    try:
+        policy = json.loads(args.policy)
+    except json.JSONDecodeError as error:
+        raise BadInput(f"--policy is not valid JSON: {error}") from None
+    try:
+        epochs = args.epochs if args.epochs is not None else get_workload(args.workload).default_epochs
+        config = TrainConfig(
+            workload=args.workload,
+            policy=policy,
+            epochs=epochs,
+            seed=args.seed,
+            device=args.device,
+            data_dir=args.data_dir,
+        )
+        validate(config)
+    except UnknownWorkload as error:
+        raise BadInput(str(error)) from None
+    except SpecError as error:
+        fields = "\n".join(f"  {field}: {message}" for field, messages in error.errors.items() for message in messages)
+        raise BadInput(f"invalid --policy:\n{fields}") from None
+    except ValueError as error:  # epochs or device
+        raise BadInput(str(error)) from None
+
+    report = _JsonLines() if args.json else _ProgressBar(config.epochs)
+    with _ctrl_c_requests_stop() as stop_requested:
+        try:
+            result = train(config, on_epoch=report.epoch, should_stop=stop_requested)
+        finally:
+            report.close()
+    report.result(result)
+    return EXIT_CANCELLED if result["status"] == "cancelled" else 0
+
+
+class _JsonLines:
+    def epoch(self, metrics: dict) -> None:
+        _print_json(metrics)
+
+    def close(self) -> None:
+        pass
+
+    def result(self, result: dict) -> None:
+        _print_json({k: v for k, v in result.items() if k != "epochs"})
+
+
+class _ProgressBar:
+    def __init__(self, epochs: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def epoch(self, metrics: dict) -> None:
+        self.bar.set_postfix(
+            acc=_fmt(metrics["test_acc"], ".4f"),
+            loss=_fmt(metrics["test_loss"], ".4f"),
+            lr=_fmt(metrics["lr_last"], ".4g"),
+            refresh=False,
+        )
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def result(self, result: dict) -> None:
+        s = result["summary"]
+        line = (
+            f"{result['status']}: {s['epochs_completed']} epochs, {s['iterations']} iterations "
+            f"in {s['total_seconds']:.1f}s on {result['device']}; "
+            f"final acc {_fmt(s['final_acc'], '.4f')} (best {_fmt(s['best_acc'], '.4f')} "
+            f"at epoch {s['best_epoch']}), top-5 {_fmt(s['final_top5'], '.4f')}, "
+            f"test loss {_fmt(s['final_test_loss'], '.4f')}, "
+            f"target {s['target_accuracy']:.0%} reached at epoch {s['epochs_to_target']}"
+        )
+        if s["diverged_epoch"] is not None:
+            line += f"; diverged at epoch {s['diverged_epoch']}"
+        print(line)
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, allow_nan=False), flush=True)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+class _ctrl_c_requests_stop:
+    """The first Ctrl-C asks the run to stop cleanly ("cancelled"); a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: Any = None
+
+    def __enter__(self) -> Callable[[], bool]:
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._request)
+        except ValueError:  # not the main thread: leave signals alone
+            self.previous = None
+        return lambda: self.requested
+
+    def _request(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\nstopping at the next check (within 100 iterations); Ctrl-C again to interrupt", file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)

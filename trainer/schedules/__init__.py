@@ -1,0 +1,33 @@
+"""The LR policy catalog: specs (JSON objects) in, pure functions of t out.
+
+    from trainer.schedules import build
+    policy = build({"kind": "STEP", "k0": 0.1, "gamma": 0.1, "l": 30})
+    policy(45.0)  # 0.01
+
+Importing this package does not import torch (the web process previews
+curves); only ``as_lr_scheduler`` needs it.
+"""
+
+from __future__ import annotations
+
+from . import composite, cyclic, decaying, restarts  # noqa: F401  (registers the kinds)
+from .curve import curve
+from .errors import SpecError
+from .policy import Policy, build
+from .registry import KINDS, KindDecl, catalog
+from .research import remove_weight_decay
+from .torch_adapter import as_lr_scheduler
+from .validation import validate
+
+__all__ = [
+    "KINDS",
+    "KindDecl",
+    "Policy",
+    "SpecError",
+    "as_lr_scheduler",
+    "build",
+    "catalog",
+    "curve",
+    "remove_weight_decay",
+    "validate",
+]

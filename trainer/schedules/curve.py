@@ -1,0 +1,65 @@
+"""Sampled curves for previews: the LR over [0, epochs], t always in epochs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ErrorBag, SpecError
+from .params import to_number
+from .policy import Policy, build
+
+MAX_EPOCHS = 100_000.0
+MAX_POINTS = 20_000
+MAX_STEPS_PER_EPOCH = 10_000_000
+
+
+def curve(spec: Any, epochs: float, points: int = 500, steps_per_epoch: int | None = None) -> dict[str, Any]:
+    """{"t": [...], "lr": [...], "unit": "epoch"}: ``points`` samples, both ends included.
+
+    For a policy in iterations ``steps_per_epoch`` is required: the policy is
+    evaluated at t·steps_per_epoch.
+    """
+    bag = ErrorBag()
+    policy = _policy(spec, bag)
+    span = _epochs(epochs, bag)
+    count = _whole(points, "points", 2, MAX_POINTS, bag)
+    per_epoch = None
+    if steps_per_epoch is not None or (policy is not None and policy.unit == "iteration"):
+        per_epoch = _whole(steps_per_epoch, "steps_per_epoch", 1, MAX_STEPS_PER_EPOCH, bag)
+    bag.raise_if_any()
+    assert policy is not None and span is not None and count is not None
+    scale = per_epoch if policy.unit == "iteration" and per_epoch else 1
+    ts = [span * k / (count - 1) for k in range(count)]
+    ts[-1] = span
+    return {"t": ts, "lr": [policy(t * scale) for t in ts], "unit": "epoch"}
+
+
+def _policy(spec: Any, bag: ErrorBag) -> Policy | None:
+    try:
+        return build(spec)
+    except SpecError as exc:
+        for path, messages in exc.errors.items():
+            for message in messages:
+                bag.add(path, message)
+        return None
+
+
+def _epochs(epochs: Any, bag: ErrorBag) -> float | None:
+    value = to_number(epochs, "epochs", bag)
+    if value is not None and not 0.0 < value <= MAX_EPOCHS:
+        bag.add("epochs", f"must be in (0, {MAX_EPOCHS:g}]")
+        return None
+    return value
+
+
+def _whole(value: Any, field: str, low: int, high: int, bag: ErrorBag) -> int | None:
+    if value is None:
+        bag.add(field, "required for a policy in iterations")
+        return None
+    number = to_number(value, field, bag)
+    if number is None:
+        return None
+    if not number.is_integer() or not low <= number <= high:
+        bag.add(field, f"must be a whole number in [{low}, {high}]")
+        return None
+    return int(number)
