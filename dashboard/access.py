@@ -34,10 +34,7 @@ def current_team(user) -> Team | None:
 
 
 def can_write(user, team: Team) -> bool:
-    return (
-        user.is_authenticated
-        and Membership.objects.filter(user=user, team=team, role__in=WRITE_ROLES).exists()
-    )
+    return user.is_authenticated and Membership.objects.filter(user=user, team=team, role__in=WRITE_ROLES).exists()
 
 
 def policies_for(user) -> QuerySet[Policy]:

@@ -37,9 +37,7 @@ def _clean(value: Any) -> Any:
 
 def _broadcast_state(run: Run) -> None:
     state = run_state(run)
-    transaction.on_commit(
-        lambda: realtime.publish(realtime.run_group(run.pk), {"type": "run.status", "run": state})
-    )
+    transaction.on_commit(lambda: realtime.publish(realtime.run_group(run.pk), {"type": "run.status", "run": state}))
 
 
 def create_policy(*, team: Team, user, name: str, spec: dict, description: str = "") -> Policy:
@@ -92,9 +90,7 @@ def record_epoch(run: Run, metrics: dict) -> EpochMetric:
     epoch = int(data.pop("epoch"))
     columns = {name: data.pop(name, None) for name in EpochMetric.COLUMNS}
     with transaction.atomic():
-        row, _ = EpochMetric.objects.update_or_create(
-            run=run, epoch=epoch, defaults={**columns, "extra": data}
-        )
+        row, _ = EpochMetric.objects.update_or_create(run=run, epoch=epoch, defaults={**columns, "extra": data})
         run.epochs_done = epoch
         run.save(update_fields=["epochs_done"])
         message = {
@@ -128,8 +124,15 @@ def finish_run(run: Run, result: dict) -> Run:
             run.device = str(result["device_name"])[:100]
         run.save(
             update_fields=[
-                "status", "finished_at", "final_acc", "best_acc", "final_loss",
-                "total_seconds", "diverged_epoch", "summary", "device",
+                "status",
+                "finished_at",
+                "final_acc",
+                "best_acc",
+                "final_loss",
+                "total_seconds",
+                "diverged_epoch",
+                "summary",
+                "device",
             ]
         )
         _broadcast_state(run)
@@ -155,9 +158,9 @@ def fail_run(run: Run, error: str) -> Run:
 def cancel_run(run: Run) -> bool:
     """Ask a run to stop. A queued run never starts; a running one stops at its next check."""
     with transaction.atomic():
-        updated = Run.objects.filter(
-            pk=run.pk, status__in=[Run.Status.QUEUED, Run.Status.RUNNING]
-        ).update(status=Run.Status.CANCELLED, finished_at=timezone.now())
+        updated = Run.objects.filter(pk=run.pk, status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).update(
+            status=Run.Status.CANCELLED, finished_at=timezone.now()
+        )
         if updated:
             run.refresh_from_db()
             _broadcast_state(run)

@@ -25,9 +25,7 @@ EDITABLE_TYPES = {"float", "int", "float_list", "int_list"}
 
 @lru_cache(maxsize=1)
 def editable_kinds() -> tuple[dict, ...]:
-    return tuple(
-        decl for decl in schedules.catalog() if all(p["type"] in EDITABLE_TYPES for p in decl["params"])
-    )
+    return tuple(decl for decl in schedules.catalog() if all(p["type"] in EDITABLE_TYPES for p in decl["params"]))
 
 
 def field_name(kind: str, param: str) -> str:

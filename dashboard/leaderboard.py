@@ -17,9 +17,7 @@ def board(user, workload: str, epochs: int | None = None) -> list[dict]:
     mean and spread are over succeeded runs; diverged runs are counted and
     shown beside them, never silently dropped.
     """
-    runs = access.runs_for(user).filter(
-        workload=workload, status__in=[Run.Status.SUCCEEDED, Run.Status.DIVERGED]
-    )
+    runs = access.runs_for(user).filter(workload=workload, status__in=[Run.Status.SUCCEEDED, Run.Status.DIVERGED])
     if epochs is not None:
         runs = runs.filter(epochs=epochs)
     succeeded = Q(status=Run.Status.SUCCEEDED)

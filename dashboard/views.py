@@ -100,9 +100,7 @@ def run_create(request: HttpRequest) -> HttpResponse:
             seed=form.cleaned_data["seed"],
         )
         return redirect("run-detail", pk=run.pk)
-    return render(
-        request, "dashboard/run_form.html", {"form": form}, status=400 if request.method == "POST" else 200
-    )
+    return render(request, "dashboard/run_form.html", {"form": form}, status=400 if request.method == "POST" else 200)
 
 
 @login_required

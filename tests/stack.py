@@ -95,18 +95,40 @@ class Stack:
             raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
         self._spawn(
             "redis",
-            [redis_server, "--bind", "127.0.0.1", "--port", str(self.redis_port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
+            [
+                redis_server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.redis_port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
         )
         self.manage("migrate", "--noinput")
         self.manage("seed_demo")
         self._spawn(
             "worker",
-            [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--pool=solo", "--queues=arena",
-             "--loglevel=INFO", f"--hostname=test-worker-{self.web_port}@%h"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "dashboard",
+                "worker",
+                "--pool=solo",
+                "--queues=arena",
+                "--loglevel=INFO",
+                f"--hostname=test-worker-{self.web_port}@%h",
+            ],
         )
         self._spawn(
-            "web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port), "dashboard.asgi:application"]
+            "web",
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port), "dashboard.asgi:application"],
         )
         procs = list(self.procs.values())
         wait_for(self._web_ready, 60, "daphne to answer", procs)

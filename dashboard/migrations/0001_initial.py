@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,101 +14,173 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('slug', models.SlugField(max_length=100, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("slug", models.SlugField(max_length=100, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Policy',
+            name="Policy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('description', models.TextField(blank=True)),
-                ('spec', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='policies', to='dashboard.team')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                ("description", models.TextField(blank=True)),
+                ("spec", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="policies", to="dashboard.team"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'policies',
-                'ordering': ['name'],
+                "verbose_name_plural": "policies",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('policy_spec', models.JSONField()),
-                ('workload', models.CharField(db_index=True, max_length=50)),
-                ('epochs', models.PositiveIntegerField()),
-                ('seed', models.IntegerField(default=0)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('diverged', 'Diverged'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('device', models.CharField(blank=True, max_length=100)),
-                ('epochs_done', models.PositiveIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('final_acc', models.FloatField(blank=True, null=True)),
-                ('best_acc', models.FloatField(blank=True, null=True)),
-                ('final_loss', models.FloatField(blank=True, null=True)),
-                ('total_seconds', models.FloatField(blank=True, null=True)),
-                ('diverged_epoch', models.PositiveIntegerField(blank=True, null=True)),
-                ('summary', models.JSONField(blank=True, default=dict)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='dashboard.policy')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='dashboard.team')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("policy_spec", models.JSONField()),
+                ("workload", models.CharField(db_index=True, max_length=50)),
+                ("epochs", models.PositiveIntegerField()),
+                ("seed", models.IntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("diverged", "Diverged"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("device", models.CharField(blank=True, max_length=100)),
+                ("epochs_done", models.PositiveIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("final_acc", models.FloatField(blank=True, null=True)),
+                ("best_acc", models.FloatField(blank=True, null=True)),
+                ("final_loss", models.FloatField(blank=True, null=True)),
+                ("total_seconds", models.FloatField(blank=True, null=True)),
+                ("diverged_epoch", models.PositiveIntegerField(blank=True, null=True)),
+                ("summary", models.JSONField(blank=True, default=dict)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="runs", to="dashboard.policy"
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="dashboard.team"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('viewer', 'Viewer'), ('member', 'Member'), ('admin', 'Admin')], default='member', max_length=10)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='dashboard.team')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("viewer", "Viewer"), ("member", "Member"), ("admin", "Admin")],
+                        default="member",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="dashboard.team"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='EpochMetric',
+            name="EpochMetric",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('epoch', models.PositiveIntegerField()),
-                ('train_loss', models.FloatField(null=True)),
-                ('train_acc', models.FloatField(null=True)),
-                ('test_loss', models.FloatField(null=True)),
-                ('test_acc', models.FloatField(null=True)),
-                ('lr_first', models.FloatField(null=True)),
-                ('lr_last', models.FloatField(null=True)),
-                ('lr_mean', models.FloatField(null=True)),
-                ('seconds', models.FloatField(null=True)),
-                ('extra', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='epoch_metrics', to='dashboard.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("epoch", models.PositiveIntegerField()),
+                ("train_loss", models.FloatField(null=True)),
+                ("train_acc", models.FloatField(null=True)),
+                ("test_loss", models.FloatField(null=True)),
+                ("test_acc", models.FloatField(null=True)),
+                ("lr_first", models.FloatField(null=True)),
+                ("lr_last", models.FloatField(null=True)),
+                ("lr_mean", models.FloatField(null=True)),
+                ("seconds", models.FloatField(null=True)),
+                ("extra", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="epoch_metrics", to="dashboard.run"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'epoch'],
-                'constraints': [models.UniqueConstraint(fields=('run', 'epoch'), name='one_row_per_epoch')],
+                "ordering": ["run", "epoch"],
+                "constraints": [models.UniqueConstraint(fields=("run", "epoch"), name="one_row_per_epoch")],
             },
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['workload', 'status'], name='dashboard_r_workloa_b98a26_idx'),
+            model_name="run",
+            index=models.Index(fields=["workload", "status"], name="dashboard_r_workloa_b98a26_idx"),
         ),
         migrations.AddConstraint(
-            model_name='policy',
-            constraint=models.UniqueConstraint(fields=('team', 'name'), name='policy_name_unique_in_team'),
+            model_name="policy",
+            constraint=models.UniqueConstraint(fields=("team", "name"), name="policy_name_unique_in_team"),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('user', 'team'), name='one_membership_per_team'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(fields=("user", "team"), name="one_membership_per_team"),
         ),
     ]

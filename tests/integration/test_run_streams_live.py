@@ -89,9 +89,7 @@ def test_a_late_subscriber_gets_the_whole_history_from_the_database(stack):
     while api.get(f"{stack.base_url}/api/runs/{run['id']}/").json()["status"] not in FINISHED:
         assert time.monotonic() < deadline, stack.log_tail("worker")
         time.sleep(0.2)
-    with connect(
-        f"{stack.ws_url}/ws/runs/{run['id']}/", additional_headers={"Authorization": f"Token {token}"}
-    ) as ws:
+    with connect(f"{stack.ws_url}/ws/runs/{run['id']}/", additional_headers={"Authorization": f"Token {token}"}) as ws:
         history = json.loads(ws.recv(timeout=10))
     assert history["type"] == "history" and history["run"]["status"] == "succeeded"
     assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3]
@@ -129,9 +127,12 @@ def test_the_websocket_refuses_a_session_cookie_from_a_foreign_origin(stack):
     policy = create_policy(stack, api, "it-origin", {"kind": "FIX", "k0": 0.05})
     run = queue(stack, api, policy["id"], epochs=1)
     with connect(
-        f"{stack.ws_url}/ws/runs/{run['id']}/", additional_headers={"Cookie": cookie},
+        f"{stack.ws_url}/ws/runs/{run['id']}/",
+        additional_headers={"Cookie": cookie},
         origin=f"http://127.0.0.1:{stack.web_port}",
     ) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "history"
     with pytest.raises(InvalidStatus):
-        connect(f"{stack.ws_url}/ws/runs/{run['id']}/", additional_headers={"Cookie": cookie}, origin="http://evil.example")
+        connect(
+            f"{stack.ws_url}/ws/runs/{run['id']}/", additional_headers={"Cookie": cookie}, origin="http://evil.example"
+        )

@@ -10,6 +10,12 @@ IN_MEMORY_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The cast's passwords are hashed once per test; the real hasher costs ~0.4 s each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def in_memory_channel_layer(settings):
     settings.CHANNEL_LAYERS = IN_MEMORY_LAYERS
     from channels.layers import channel_layers

@@ -84,7 +84,9 @@ def test_policy_creation_reports_every_bad_field(api_client, cast):
     assert not Policy.objects.exists()
 
 
-def test_queueing_a_run_stores_it_and_hands_its_id_to_the_worker(api_client, cast, step_policy, django_capture_on_commit_callbacks):
+def test_queueing_a_run_stores_it_and_hands_its_id_to_the_worker(
+    api_client, cast, step_policy, django_capture_on_commit_callbacks
+):
     api_client.force_authenticate(cast.bob)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = api_client.post(
@@ -126,7 +128,9 @@ def test_an_outsider_cannot_run_another_teams_policy(api_client, cast, step_poli
 
 
 def test_an_outsider_gets_404_for_another_teams_run(api_client, cast, step_policy):
-    run = Run.objects.create(team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="digits-mlp", epochs=2)
+    run = Run.objects.create(
+        team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="digits-mlp", epochs=2
+    )
     api_client.force_authenticate(cast.oscar)
     assert api_client.get(f"/api/runs/{run.pk}/").status_code == 404
     api_client.force_authenticate(cast.carol)

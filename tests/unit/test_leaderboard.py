@@ -13,8 +13,16 @@ pytestmark = pytest.mark.django_db
 def add_runs(cast, policy, accuracies, status="succeeded", epochs=5, team=None):
     for seed, acc in enumerate(accuracies):
         Run.objects.create(
-            team=team or cast.team, policy=policy, policy_spec=policy.spec, workload="digits-mlp",
-            epochs=epochs, seed=seed, status=status, final_acc=acc, best_acc=acc, total_seconds=2.0,
+            team=team or cast.team,
+            policy=policy,
+            policy_spec=policy.spec,
+            workload="digits-mlp",
+            epochs=epochs,
+            seed=seed,
+            status=status,
+            final_acc=acc,
+            best_acc=acc,
+            total_seconds=2.0,
         )
 
 

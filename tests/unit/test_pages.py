@@ -10,7 +10,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def run(cast, step_policy):
-    return Run.objects.create(team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="digits-mlp", epochs=4)
+    return Run.objects.create(
+        team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="digits-mlp", epochs=4
+    )
 
 
 def test_pages_need_a_login(client):
@@ -42,7 +44,9 @@ def test_an_outsider_gets_404_for_another_teams_pages(client, cast, run, step_po
     assert client.get(reverse("policy-detail", args=[step_policy.pk])).status_code == 404
 
 
-def test_queueing_a_run_from_the_form_redirects_to_its_page(client, cast, step_policy, django_capture_on_commit_callbacks):
+def test_queueing_a_run_from_the_form_redirects_to_its_page(
+    client, cast, step_policy, django_capture_on_commit_callbacks
+):
     client.force_login(cast.bob)
     with django_capture_on_commit_callbacks(execute=False):
         response = client.post(
@@ -54,7 +58,9 @@ def test_queueing_a_run_from_the_form_redirects_to_its_page(client, cast, step_p
 
 def test_the_run_form_names_a_bad_epoch_count(client, cast, step_policy):
     client.force_login(cast.bob)
-    response = client.post(reverse("run-create"), {"policy": step_policy.pk, "workload": "digits-mlp", "epochs": 0, "seed": 1})
+    response = client.post(
+        reverse("run-create"), {"policy": step_policy.pk, "workload": "digits-mlp", "epochs": 0, "seed": 1}
+    )
     assert response.status_code == 400 and "epochs" in response.context["form"].errors
     assert not Run.objects.exists()
 

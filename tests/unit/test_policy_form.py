@@ -9,7 +9,14 @@ pytestmark = pytest.mark.django_db
 
 
 def post_policy(client, **fields):
-    data = {"name": "My step", "description": "", "kind": "STEP", "STEP__k0": "0.1", "STEP__gamma": "0.5", "STEP__l": "2"}
+    data = {
+        "name": "My step",
+        "description": "",
+        "kind": "STEP",
+        "STEP__k0": "0.1",
+        "STEP__gamma": "0.5",
+        "STEP__l": "2",
+    }
     data.update(fields)
     return client.post(reverse("policy-create"), data)
 

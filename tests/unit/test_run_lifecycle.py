@@ -36,7 +36,7 @@ def received(layer, channel, timeout: float = 0.5) -> list[dict]:
         while True:
             try:
                 messages.append(await asyncio.wait_for(layer.receive(channel), timeout))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return messages
 
     return async_to_sync(collect)()

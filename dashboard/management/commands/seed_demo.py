@@ -14,7 +14,11 @@ from trainer import schedules
 DEMO_POLICIES = [
     ("Fixed 0.05", "A constant LR: the baseline every policy is compared with.", {"kind": "FIX", "k0": 0.05}),
     ("Step decay", "LRBench's default decay: ×0.1 every 3 epochs.", {"kind": "STEP", "k0": 0.1, "gamma": 0.1, "l": 3}),
-    ("Cosine 0.001–0.1", "Half a cosine from k1 down to k0 over 10 epochs.", {"kind": "COS", "k0": 0.001, "k1": 0.1, "l": 10}),
+    (
+        "Cosine 0.001–0.1",
+        "Half a cosine from k1 down to k0 over 10 epochs.",
+        {"kind": "COS", "k0": 0.001, "k1": 0.1, "l": 10},
+    ),
     ("Triangle 0.01–0.1", "A cyclic LR with a half-cycle of 2 epochs.", {"kind": "TRI", "k0": 0.01, "k1": 0.1, "l": 2}),
 ]
 
