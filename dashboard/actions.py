@@ -44,6 +44,18 @@ def create_policy(*, team: Team, user, name: str, spec: dict, description: str =
     return Policy.objects.create(team=team, created_by=user, name=name, spec=spec, description=description)
 
 
+def update_policy(policy: Policy, *, name: str, description: str, spec: dict | None = None) -> Policy:
+    """Rename or redescribe a policy; its spec changes only while no run has used it."""
+    policy.name = name
+    policy.description = description
+    fields = ["name", "description", "updated_at"]
+    if spec is not None:
+        policy.spec = spec
+        fields.append("spec")
+    policy.save(update_fields=fields)
+    return policy
+
+
 def queue_run(*, team: Team, user, policy: Policy, workload: str, epochs: int, seed: int = 0) -> Run:
     """Store a queued run and hand its id to a worker once the row is committed."""
     from dashboard.tasks import train_run

@@ -1,9 +1,11 @@
 """Forms generated from the trainer's own declarations.
 
 The policy form has one fieldset per kind, built from
-`trainer.schedules.catalog()`: the kind declares its parameters once, and the
-form, the API validation and the docs all follow from that declaration.
-Field names are `<KIND>__<param>`; only the chosen kind's fields are read.
+`trainer.schedules.catalog()`: a kind declares its parameters once, and the
+form, the API validation and the catalog page all follow from that
+declaration. Field names are `<KIND>__<param>`; only the chosen kind's fields
+are read. Lists of nested specs (PIECEWISE stages, SWITCH policies) travel as
+JSON in a hidden field that the page's stage editor fills in.
 """
 
 from __future__ import annotations
@@ -17,15 +19,21 @@ from dashboard import access
 from trainer import schedules
 from trainer.workloads import list_workloads
 
-# Kinds whose parameters are plain numbers or number lists can be edited by
-# this form; composite kinds are created through the API (their editor comes
-# with the full catalog work).
-EDITABLE_TYPES = {"float", "int", "float_list", "int_list"}
+SCALAR_TYPES = {"float", "int", "float_list", "int_list", "choice"}
+NESTED_TYPES = {"spec_list"}
+UNIT_CHOICES = [("epoch", "epochs (fractional within an epoch)"), ("iteration", "iterations")]
 
 
 @lru_cache(maxsize=1)
 def editable_kinds() -> tuple[dict, ...]:
-    return tuple(decl for decl in schedules.catalog() if all(p["type"] in EDITABLE_TYPES for p in decl["params"]))
+    """Kinds a person builds in the form: everything but conversions of other policies."""
+    return tuple(
+        decl for decl in schedules.catalog() if all(p["type"] in SCALAR_TYPES | NESTED_TYPES for p in decl["params"])
+    )
+
+
+def kind_decl(kind: str) -> dict:
+    return next(d for d in editable_kinds() if d["kind"] == kind)
 
 
 def field_name(kind: str, param: str) -> str:
@@ -57,7 +65,7 @@ class NumberListField(forms.CharField):
 
     def prepare_value(self, value):
         if isinstance(value, (list, tuple)):
-            return ", ".join(str(v) for v in value)
+            return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
         return value
 
     def clean(self, value):
@@ -68,32 +76,53 @@ class NumberListField(forms.CharField):
 
 
 def _param_field(param: dict) -> forms.Field:
-    common = {
-        "required": False,
-        "label": param["name"],
-        "help_text": param.get("help", ""),
-        "initial": param.get("default"),
-    }
+    common = {"required": False, "label": param["name"], "help_text": param.get("help", "")}
     kind = param["type"]
     if kind == "float":
         return forms.FloatField(widget=forms.NumberInput(attrs={"step": "any"}), **common)
     if kind == "int":
         return forms.IntegerField(**common)
+    if kind == "choice":
+        return forms.ChoiceField(choices=[(c, c) for c in param["choices"]], **common)
+    if kind in NESTED_TYPES:
+        return forms.JSONField(widget=forms.HiddenInput(attrs={"data-nested": param["name"]}), **common)
     return NumberListField(integer=kind == "int_list", **common)
+
+
+def initial_from_spec(spec: dict) -> dict:
+    """Form initial data that reproduces a spec (for duplicating a policy)."""
+    kind = spec.get("kind")
+    initial = {"kind": kind, "unit": spec.get("unit", "epoch")}
+    for key, value in spec.items():
+        if key not in ("kind", "unit"):
+            initial[field_name(kind, key)] = value
+    return initial
 
 
 class PolicyForm(forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     kind = forms.ChoiceField()
+    unit = forms.ChoiceField(choices=UNIT_CHOICES, initial="epoch", required=False, label="t is measured in")
 
-    def __init__(self, *args, team=None, **kwargs) -> None:
+    def __init__(self, *args, team=None, instance=None, spec_editable: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.team = team
-        self.fields["kind"].choices = [(d["kind"], f"{d['kind']} — {d['label']}") for d in editable_kinds()]
+        self.instance = instance
+        self.spec_editable = spec_editable
+        groups: dict[str, list] = {}
         for decl in editable_kinds():
+            groups.setdefault(decl["group"], []).append((decl["kind"], f"{decl['kind']} — {decl['label']}"))
             for param in decl["params"]:
-                self.fields[field_name(decl["kind"], param["name"])] = _param_field(param)
+                field = _param_field(param)
+                if not self.is_bound and field_name(decl["kind"], param["name"]) not in self.initial:
+                    field.initial = param.get("default")
+                self.fields[field_name(decl["kind"], param["name"])] = field
+        self.fields["kind"].choices = [(group.title(), choices) for group, choices in groups.items()]
+        if not spec_editable:
+            for name, field in self.fields.items():
+                if name not in ("name", "description"):
+                    field.disabled = True
 
     def kind_fieldsets(self) -> list[dict]:
         """What the template renders: one fieldset per kind, with its bound fields."""
@@ -103,6 +132,7 @@ class PolicyForm(forms.Form):
                 "label": decl["label"],
                 "description": decl.get("description", ""),
                 "formula": decl.get("formula", ""),
+                "units": decl.get("units", ["epoch", "iteration"]),
                 "fields": [self[field_name(decl["kind"], p["name"])] for p in decl["params"]],
             }
             for decl in editable_kinds()
@@ -110,57 +140,64 @@ class PolicyForm(forms.Form):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        if self.team is not None and self.team.policies.filter(name=name).exists():
-            raise forms.ValidationError("Your team already has a policy with this name.")
+        if self.team is not None:
+            clash = self.team.policies.filter(name=name)
+            if self.instance is not None:
+                clash = clash.exclude(pk=self.instance.pk)
+            if clash.exists():
+                raise forms.ValidationError("Your team already has a policy with this name.")
         return name
 
     def clean(self):
         cleaned = super().clean()
         kind = cleaned.get("kind")
-        if not kind:
+        if not self.spec_editable or not kind:
             return cleaned
         # Only the chosen kind's fields matter; the others are the other fieldsets' leftovers.
         for name in [n for n in self._errors if "__" in n and not n.startswith(f"{kind}__")]:
             del self._errors[name]
-        decl = next(d for d in editable_kinds() if d["kind"] == kind)
-        spec: dict = {"kind": kind}
-        for param in decl["params"]:
-            name = field_name(kind, param["name"])
-            if name in self.errors:
-                continue
-            value = cleaned.get(name)
-            if value is not None:
-                spec[param["name"]] = value
-        if any(field_name(kind, p["name"]) in self.errors for p in decl["params"]):
+        decl = kind_decl(kind)
+        if any(field_name(kind, p["name"]) in self._errors for p in decl["params"]):
             return cleaned
+        spec: dict = {"kind": kind}
+        units = decl.get("units") or ["epoch", "iteration"]
+        spec["unit"] = cleaned.get("unit") if cleaned.get("unit") in units else units[0]
+        for param in decl["params"]:
+            value = cleaned.get(field_name(kind, param["name"]))
+            if value is not None and value != "":
+                spec[param["name"]] = value
         try:
             cleaned["spec"] = schedules.validate(spec)
         except schedules.SpecError as exc:
-            for path, messages in exc.errors.items():
-                target = field_name(kind, path) if field_name(kind, path) in self.fields else None
-                for message in messages:
-                    self.add_error(target, message if target else f"{path}: {message}")
+            self._add_spec_errors(kind, exc.errors)
         return cleaned
+
+    def _add_spec_errors(self, kind: str, errors: dict[str, list[str]]) -> None:
+        for path, messages in errors.items():
+            head, _, rest = path.partition(".")
+            target = field_name(kind, head)
+            if target not in self.fields:
+                target = "unit" if head == "unit" else None
+            for message in messages:
+                self.add_error(target, f"{rest}: {message}" if rest else message)
 
 
 def workload_choices() -> list[tuple[str, str]]:
     return [(w["name"], f"{w['name']} — {w['title']}") for w in list_workloads()]
 
 
+def _max_epochs_validator(value: int) -> None:
+    if value > settings.ARENA_MAX_EPOCHS:
+        raise forms.ValidationError(f"At most {settings.ARENA_MAX_EPOCHS} epochs per run.")
+
+
 class RunForm(forms.Form):
     policy = forms.ModelChoiceField(queryset=None)
     workload = forms.ChoiceField()
-    epochs = forms.IntegerField(min_value=1, initial=5)
+    epochs = forms.IntegerField(min_value=1, initial=5, validators=[_max_epochs_validator])
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["policy"].queryset = access.policies_for(user).order_by("name")
         self.fields["workload"].choices = workload_choices()
-        self.fields["epochs"].validators.append(_max_epochs_validator)
-        self.fields["epochs"].widget.attrs["max"] = settings.ARENA_MAX_EPOCHS
-
-
-def _max_epochs_validator(value: int) -> None:
-    if value > settings.ARENA_MAX_EPOCHS:
-        raise forms.ValidationError(f"At most {settings.ARENA_MAX_EPOCHS} epochs per run.")

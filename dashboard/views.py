@@ -11,8 +11,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboard import access, actions, leaderboard
-from dashboard.forms import PolicyForm, RunForm, editable_kinds
+from dashboard.catalog import grouped_catalog
+from dashboard.forms import PolicyForm, RunForm, editable_kinds, initial_from_spec
 from dashboard.presenters import epoch_rows, run_state
+from trainer import schedules
 from trainer.workloads import list_workloads
 
 
@@ -45,10 +47,33 @@ def policy_list(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/policy_list.html", {"policies": policies})
 
 
+def _editor_context(request: HttpRequest, form: PolicyForm, **extra) -> dict:
+    return {
+        "form": form,
+        "groups": grouped_catalog(list(editable_kinds())),
+        "catalog": schedules.catalog(),
+        "saved_policies": [
+            {"id": p.pk, "name": p.name, "spec": p.spec}
+            for p in access.policies_for(request.user).order_by("name")[:200]
+        ],
+        "preview_epochs": 30,
+        **extra,
+    }
+
+
 @login_required
 def policy_create(request: HttpRequest) -> HttpResponse:
     team = _writable_team_or_403(request.user)
-    form = PolicyForm(request.POST or None, team=team)
+    initial = None
+    source = None
+    if request.method == "GET" and request.GET.get("from"):
+        source = access.get_policy_for_user(request.user, request.GET["from"])
+        initial = {
+            **initial_from_spec(source.spec),
+            "name": f"Copy of {source.name}"[:100],
+            "description": source.description,
+        }
+    form = PolicyForm(request.POST or None, team=team, initial=initial)
     if request.method == "POST" and form.is_valid():
         policy = actions.create_policy(
             team=team,
@@ -62,9 +87,43 @@ def policy_create(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/policy_form.html",
-        {"form": form, "kinds": list(editable_kinds()), "preview_epochs": 30},
+        _editor_context(request, form, source=source, title="New policy", submit="Create policy"),
         status=400 if request.method == "POST" else 200,
     )
+
+
+@login_required
+def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = access.get_policy_for_user(request.user, pk)
+    if not access.can_write(request.user, policy.team):
+        raise PermissionDenied("Viewers cannot edit policies.")
+    # A policy's schedule is frozen once runs used it, so that its leaderboard
+    # entry means one thing; duplicate it to try another schedule.
+    spec_editable = not policy.runs.exists()
+    initial = {**initial_from_spec(policy.spec), "name": policy.name, "description": policy.description}
+    form = PolicyForm(
+        request.POST or None, team=policy.team, instance=policy, spec_editable=spec_editable, initial=initial
+    )
+    if request.method == "POST" and form.is_valid():
+        actions.update_policy(
+            policy,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+            spec=form.cleaned_data.get("spec") if spec_editable else None,
+        )
+        messages.success(request, f"Policy “{policy.name}” saved.")
+        return redirect("policy-detail", pk=policy.pk)
+    return render(
+        request,
+        "dashboard/policy_form.html",
+        _editor_context(request, form, policy=policy, title=f"Edit {policy.name}", submit="Save policy"),
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+def catalog_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/catalog.html", {"groups": grouped_catalog()})
 
 
 @login_required

@@ -3,50 +3,18 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.stack import DEMO_PASSWORD, DEMO_USER, ROOT
+from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-ARTIFACTS = ROOT / "test-artifacts"
 
-
-@pytest.fixture
-def page(stack):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is not installed: run `make test`, which installs it")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1360, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        context.close()
-        browser.close()
-
-
-def test_a_user_creates_a_policy_queues_a_run_and_watches_the_chart_grow(stack, page):
+def test_a_user_creates_a_policy_queues_a_run_and_watches_the_chart_grow(stack, logged_in):
+    page = logged_in
     base = stack.base_url
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", DEMO_USER)
-    page.fill("#id_password", DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_have_text("LR Arena")
 
     # The policy form: pick TRI, the preview draws the server's curve.
     page.goto(f"{base}/policies/new/")
@@ -93,5 +61,4 @@ def test_a_user_creates_a_policy_queues_a_run_and_watches_the_chart_grow(stack, 
     expect(page.locator("#run-progress-text")).to_have_text("epoch 40 of 40")
     expect(page.locator("#run-status")).to_have_text("succeeded")
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "run-page.png"), full_page=True)
+    screenshot(page, "run-page.png")

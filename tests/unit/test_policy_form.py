@@ -100,6 +100,6 @@ def test_a_viewer_cannot_create_policies(client, cast):
 def test_the_form_offers_the_six_basic_kinds(client, cast):
     client.force_login(cast.bob)
     response = client.get(reverse("policy-create"))
-    kinds = {value for value, _ in response.context["form"].fields["kind"].choices}
+    kinds = {value for _, group in response.context["form"].fields["kind"].choices for value, _ in group}
     assert {"FIX", "STEP", "NSTEP", "EXP", "COS", "TRI"} <= kinds
     assert b"plotly/plotly.min.js" in response.content
