@@ -8,10 +8,10 @@ existence is not revealed.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from dashboard.models import Membership, Policy, Run, Team
+from dashboard.models import Membership, Policy, Run, Study, Team
 
 WRITE_ROLES = (Membership.Role.MEMBER, Membership.Role.ADMIN)
 
@@ -45,9 +45,33 @@ def runs_for(user) -> QuerySet[Run]:
     return Run.objects.filter(team__in=teams_for(user))
 
 
-def get_policy_for_user(user, pk) -> Policy:
+def usable_policies(user) -> QuerySet[Policy]:
+    """Policies a user may run: their teams' and every published one."""
+    if not user.is_authenticated:
+        return Policy.objects.none()
+    return Policy.objects.filter(Q(team__in=teams_for(user)) | Q(published=True)).distinct()
+
+
+def studies_for(user) -> QuerySet[Study]:
+    return Study.objects.filter(team__in=teams_for(user))
+
+
+def get_study_for_user(user, pk) -> Study:
     try:
-        return policies_for(user).select_related("team", "created_by").get(pk=pk)
+        return studies_for(user).select_related("team").get(pk=pk)
+    except (Study.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such study") from None
+
+
+def published_runs() -> QuerySet[Run]:
+    """Runs of published policies, from every team: the shared leaderboard."""
+    return Run.objects.filter(policy__published=True)
+
+
+def get_policy_for_user(user, pk) -> Policy:
+    """A policy of the user's teams, or a published one (read-only for outsiders)."""
+    try:
+        return usable_policies(user).select_related("team", "created_by").get(pk=pk)
     except (Policy.DoesNotExist, ValueError, TypeError):
         raise Http404("No such policy") from None
 

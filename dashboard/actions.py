@@ -13,11 +13,28 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from dashboard import realtime
-from dashboard.models import EpochMetric, Policy, Run, Team
+from dashboard import realtime, studies
+from dashboard.models import EpochMetric, Policy, Run, Study, Team
 from dashboard.presenters import run_state
 
 log = logging.getLogger(__name__)
+
+
+SUMMARY_FIELDS = [
+    "final_acc",
+    "best_acc",
+    "final_loss",
+    "final_top5",
+    "ac",
+    "cv",
+    "cvac",
+    "loss_gap",
+    "total_seconds",
+    "diverged_epoch",
+    "epochs_to_target",
+    "iterations_to_target",
+    "seconds_to_target",
+]
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -35,9 +52,31 @@ def _clean(value: Any) -> Any:
     return _finite_or_none(value)
 
 
+def _study_cell(run: Run) -> dict:
+    return {
+        "run": run.pk,
+        "policy": run.policy_id,
+        "seed": run.seed,
+        "lr_scale": run.lr_scale,
+        "status": run.status,
+        "epochs_done": run.epochs_done,
+        "epochs": run.epochs,
+        "final_acc": run.final_acc,
+    }
+
+
 def _broadcast_state(run: Run) -> None:
     state = run_state(run)
     transaction.on_commit(lambda: realtime.publish(realtime.run_group(run.pk), {"type": "run.status", "run": state}))
+    _broadcast_study_cell(run)
+
+
+def _broadcast_study_cell(run: Run) -> None:
+    if run.study_id is None:
+        return
+    cell = _study_cell(run)
+    group = realtime.study_group(run.study_id)
+    transaction.on_commit(lambda: realtime.publish(group, {"type": "study.cell", "cell": cell}))
 
 
 def create_policy(*, team: Team, user, name: str, spec: dict, description: str = "") -> Policy:
@@ -56,10 +95,22 @@ def update_policy(policy: Policy, *, name: str, description: str, spec: dict | N
     return policy
 
 
-def queue_run(*, team: Team, user, policy: Policy, workload: str, epochs: int, seed: int = 0) -> Run:
+def queue_run(
+    *,
+    team: Team,
+    user,
+    policy: Policy,
+    workload: str,
+    epochs: int,
+    seed: int = 0,
+    target_accuracy: float | None = None,
+) -> Run:
     """Store a queued run and hand its id to a worker once the row is committed."""
     from dashboard.tasks import train_run
+    from trainer.workloads import get_workload
 
+    if target_accuracy is None:
+        target_accuracy = get_workload(workload).target_accuracy
     with transaction.atomic():
         run = Run.objects.create(
             team=team,
@@ -69,9 +120,69 @@ def queue_run(*, team: Team, user, policy: Policy, workload: str, epochs: int, s
             workload=workload,
             epochs=epochs,
             seed=seed,
+            target_accuracy=target_accuracy,
         )
         transaction.on_commit(lambda: train_run.delay(run.pk))
     return run
+
+
+def create_study(
+    *,
+    team: Team,
+    user,
+    name: str,
+    workload: str,
+    policies: list[Policy],
+    seeds: list[int],
+    epochs: int,
+    target_accuracy: float,
+    lr_scales: list[float] | None = None,
+    description: str = "",
+) -> Study:
+    """Store a study and queue one run per (policy, base-LR scale, seed).
+
+    Every scaled spec is validated before anything is stored: a scale that
+    pushes an LR out of its range fails the whole request, naming the policy.
+    """
+    from dashboard.tasks import train_run
+
+    scales = lr_scales or [1.0]
+    scaled = {(policy.pk, scale): studies.scale_spec(policy.spec, scale) for policy in policies for scale in scales}
+    with transaction.atomic():
+        study = Study.objects.create(
+            team=team,
+            created_by=user,
+            name=name,
+            description=description,
+            workload=workload,
+            epochs=epochs,
+            seeds=seeds,
+            target_accuracy=target_accuracy,
+            lr_scales=scales,
+        )
+        study.policies.set(policies)
+        runs = Run.objects.bulk_create(
+            [
+                Run(
+                    team=team,
+                    created_by=user,
+                    study=study,
+                    policy=policy,
+                    policy_spec=scaled[(policy.pk, scale)],
+                    lr_scale=scale,
+                    workload=workload,
+                    epochs=epochs,
+                    seed=seed,
+                    target_accuracy=target_accuracy,
+                )
+                for policy in policies
+                for scale in scales
+                for seed in seeds
+            ]
+        )
+        run_ids = [run.pk for run in runs]
+        transaction.on_commit(lambda: [train_run.delay(run_id) for run_id in run_ids])
+    return study
 
 
 def start_run(run_id: int, *, device: str = "") -> Run | None:
@@ -112,6 +223,7 @@ def record_epoch(run: Run, metrics: dict) -> EpochMetric:
             "epoch": row.as_dict(),
         }
         transaction.on_commit(lambda: realtime.publish(realtime.run_group(run.pk), message))
+        _broadcast_study_cell(run)
     return row
 
 
@@ -123,30 +235,28 @@ def finish_run(run: Run, result: dict) -> Run:
         "diverged": Run.Status.DIVERGED,
         "cancelled": Run.Status.CANCELLED,
     }.get(result.get("status"), Run.Status.FAILED)
+    epochs = [row.as_dict() for row in EpochMetric.objects.filter(run=run)]
+    costs = studies.target_reached(epochs, run.target_accuracy)
     with transaction.atomic():
         run.status = status
         run.finished_at = timezone.now()
         run.final_acc = summary.get("final_acc")
         run.best_acc = summary.get("best_acc")
         run.final_loss = summary.get("final_test_loss")
+        run.final_top5 = summary.get("final_top5")
+        run.ac = summary.get("ac")
+        run.cv = summary.get("cv")
+        run.cvac = summary.get("cvac")
+        run.loss_gap = summary.get("loss_gap")
         run.total_seconds = summary.get("total_seconds")
         run.diverged_epoch = summary.get("diverged_epoch")
-        run.summary = summary
+        run.epochs_to_target = costs["epochs_to_target"]
+        run.iterations_to_target = costs["iterations_to_target"]
+        run.seconds_to_target = costs["seconds_to_target"]
+        run.summary = {**summary, **costs, "target_accuracy": run.target_accuracy}
         if result.get("device_name"):
             run.device = str(result["device_name"])[:100]
-        run.save(
-            update_fields=[
-                "status",
-                "finished_at",
-                "final_acc",
-                "best_acc",
-                "final_loss",
-                "total_seconds",
-                "diverged_epoch",
-                "summary",
-                "device",
-            ]
-        )
+        run.save(update_fields=[*SUMMARY_FIELDS, "status", "finished_at", "summary", "device"])
         _broadcast_state(run)
         workload = run.workload
         transaction.on_commit(

@@ -66,6 +66,43 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "status", "run": event["run"]})
 
 
+def _study_snapshot(user, study_id: int) -> dict | None:
+    from dashboard.studies import progress
+
+    study = access.studies_for(user).filter(pk=study_id).first()
+    return None if study is None else progress(study)
+
+
+class StudyConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/studies/<id>/`: the progress grid once, then a "cell" message per run change."""
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        study_id = int(self.scope["url_route"]["kwargs"]["study_id"])
+        self.group = realtime.study_group(study_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        snapshot = await database_sync_to_async(_study_snapshot)(user, study_id)
+        if snapshot is None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.accept()
+        await self.send_json({"type": "progress", **snapshot})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def study_cell(self, event: dict) -> None:
+        await self.send_json({"type": "cell", "cell": event["cell"]})
+
+
 class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     """`/ws/leaderboard/<workload>/`: tells the page when a run of the workload finished."""
 

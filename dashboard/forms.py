@@ -199,5 +199,46 @@ class RunForm(forms.Form):
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["policy"].queryset = access.policies_for(user).order_by("name")
+        self.fields["policy"].queryset = access.usable_policies(user).order_by("name")
         self.fields["workload"].choices = workload_choices()
+
+
+class StudyForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    workload = forms.ChoiceField()
+    policies = forms.ModelMultipleChoiceField(queryset=None, widget=forms.CheckboxSelectMultiple)
+    seeds = NumberListField(integer=True, initial="0, 1, 2", help_text="comma-separated, e.g. 0, 1, 2")
+    epochs = forms.IntegerField(min_value=1, initial=10, validators=[_max_epochs_validator])
+    target_accuracy = forms.FloatField(
+        required=False, min_value=0.0, max_value=1.0, help_text="a fraction; empty: the workload's own target"
+    )
+    robustness = forms.BooleanField(
+        required=False, label="Base-LR robustness: also run every policy with its LRs × 0.1, 0.5, 5 and 10"
+    )
+
+    def __init__(self, *args, user=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["policies"].queryset = access.usable_policies(user).select_related("team").order_by("name")
+        self.fields["policies"].label_from_instance = lambda p: f"{p.name} ({p.kind}, {p.team.name})"
+        self.fields["workload"].choices = workload_choices()
+
+    def clean_seeds(self):
+        seeds = self.cleaned_data["seeds"]
+        if seeds is None:
+            raise forms.ValidationError("Give at least one seed.")
+        if len(seeds) > 20 or len(set(seeds)) != len(seeds) or any(s < 0 or s > 2**31 - 1 for s in seeds):
+            raise forms.ValidationError("Up to 20 different seeds from 0 to 2147483647.")
+        return seeds
+
+    def clean(self):
+        cleaned = super().clean()
+        from dashboard.studies import DEFAULT_LR_SCALES
+
+        cleaned["lr_scales"] = DEFAULT_LR_SCALES if cleaned.get("robustness") else [1.0]
+        policies, seeds = cleaned.get("policies"), cleaned.get("seeds")
+        if policies and seeds:
+            runs = len(policies) * len(seeds) * len(cleaned["lr_scales"])
+            if runs > settings.ARENA_MAX_STUDY_RUNS:
+                self.add_error("seeds", f"This study would queue {runs} runs; at most {settings.ARENA_MAX_STUDY_RUNS}.")
+        return cleaned

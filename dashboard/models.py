@@ -45,6 +45,10 @@ class Policy(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Publishing puts the policy and its results on the shared leaderboard, under the team's name.
+    published = models.BooleanField(default=False, db_index=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         verbose_name_plural = "policies"
         ordering = ["name"]
@@ -56,6 +60,31 @@ class Policy(models.Model):
     @property
     def kind(self) -> str:
         return str(self.spec.get("kind", "?"))
+
+
+class Study(models.Model):
+    """LRBench's unit of evidence: policies × seeds (× base-LR scales) on one workload and budget."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="studies")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    workload = models.CharField(max_length=50)
+    epochs = models.PositiveIntegerField()
+    seeds = models.JSONField()  # list of ints
+    target_accuracy = models.FloatField()
+    lr_scales = models.JSONField(default=list)  # e.g. [0.1, 0.5, 1, 5, 10]; [1] when not a robustness study
+    policies = models.ManyToManyField(Policy, related_name="studies")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "studies"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Run(models.Model):
@@ -79,6 +108,10 @@ class Run(models.Model):
     workload = models.CharField(max_length=50, db_index=True)
     epochs = models.PositiveIntegerField()
     seed = models.IntegerField(default=0)
+    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    # The policy's LRs multiplied by this factor (LRBench's base-LR robustness test); 1 otherwise.
+    lr_scale = models.FloatField(default=1.0)
+    target_accuracy = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -95,11 +128,22 @@ class Run(models.Model):
     final_loss = models.FloatField(null=True, blank=True)
     total_seconds = models.FloatField(null=True, blank=True)
     diverged_epoch = models.PositiveIntegerField(null=True, blank=True)
+    final_top5 = models.FloatField(null=True, blank=True)
+    ac = models.FloatField(null=True, blank=True)
+    cv = models.FloatField(null=True, blank=True)
+    cvac = models.FloatField(null=True, blank=True)
+    loss_gap = models.FloatField(null=True, blank=True)
+    epochs_to_target = models.PositiveIntegerField(null=True, blank=True)
+    iterations_to_target = models.PositiveIntegerField(null=True, blank=True)
+    seconds_to_target = models.FloatField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["workload", "status"])]
+        indexes = [
+            models.Index(fields=["workload", "status"]),
+            models.Index(fields=["workload", "epochs", "status", "lr_scale"]),
+        ]
 
     def __str__(self) -> str:
         return f"Run {self.pk}: {self.workload} / {self.policy_id} ({self.status})"

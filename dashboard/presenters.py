@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.models import EpochMetric, Run
+from dashboard.models import EpochMetric, Run, Study
 
 
 def _iso(value) -> str | None:
@@ -19,6 +19,9 @@ def run_state(run: Run) -> dict:
         "policy_spec": run.policy_spec,
         "epochs": run.epochs,
         "seed": run.seed,
+        "study": run.study_id,
+        "lr_scale": run.lr_scale,
+        "target_accuracy": run.target_accuracy,
         "epochs_done": run.epochs_done,
         "device": run.device,
         "error": run.error,
@@ -38,3 +41,19 @@ def run_state(run: Run) -> dict:
 
 def epoch_rows(run: Run) -> list[dict]:
     return [row.as_dict() for row in EpochMetric.objects.filter(run=run).order_by("epoch")]
+
+
+def study_state(study: Study) -> dict:
+    return {
+        "id": study.pk,
+        "name": study.name,
+        "description": study.description,
+        "team": study.team.name,
+        "workload": study.workload,
+        "epochs": study.epochs,
+        "seeds": study.seeds,
+        "target_accuracy": study.target_accuracy,
+        "lr_scales": study.lr_scales,
+        "policies": [{"id": p.pk, "name": p.name, "spec": p.spec} for p in study.policies.all()],
+        "created_at": _iso(study.created_at),
+    }

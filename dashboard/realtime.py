@@ -19,6 +19,10 @@ def run_group(run_id: int) -> str:
     return f"run-{run_id}"
 
 
+def study_group(study_id: int) -> str:
+    return f"study-{study_id}"
+
+
 def leaderboard_group(workload: str) -> str:
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in workload)
     return f"leaderboard-{safe}"[:99]

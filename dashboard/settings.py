@@ -145,11 +145,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "dashboard.api.errors.exception_handler",
+    # `?format=csv|json` chooses an export's file type, not a DRF renderer.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 # Limits that keep one request from asking the server for absurd work.
 ARENA_MAX_EPOCHS = env_int("ARENA_MAX_EPOCHS", 1000)
 ARENA_PREVIEW_POINTS = 600
+ARENA_MAX_STUDY_RUNS = env_int("ARENA_MAX_STUDY_RUNS", 200)
 
 LOGGING = {
     "version": 1,

@@ -10,12 +10,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from dashboard import access, actions, leaderboard
+from dashboard import access, actions, leaderboard, studies
+from dashboard.api.serializers import LeaderboardQuerySerializer
 from dashboard.catalog import grouped_catalog
-from dashboard.forms import PolicyForm, RunForm, editable_kinds, initial_from_spec
-from dashboard.presenters import epoch_rows, run_state
+from dashboard.forms import PolicyForm, RunForm, StudyForm, editable_kinds, initial_from_spec
+from dashboard.presenters import epoch_rows, run_state, study_state
 from trainer import schedules
-from trainer.workloads import list_workloads
+from trainer.workloads import get_workload, list_workloads
 
 
 def _writable_team_or_403(user):
@@ -187,16 +188,87 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def leaderboard_page(request: HttpRequest) -> HttpResponse:
     workloads = list_workloads()
     names = [w["name"] for w in workloads]
-    workload = request.GET.get("workload") or (names[0] if names else "")
-    if workload not in names:
-        messages.error(request, f"Unknown workload “{workload}”.")
-        workload = names[0]
-    rows = leaderboard.board(request.user, workload)
+    query = LeaderboardQuerySerializer(data={"workload": names[0], **request.GET.dict()})
+    if not query.is_valid():
+        for field, errors in query.errors.items():
+            messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
+        query = LeaderboardQuerySerializer(data={"workload": names[0]})
+        query.is_valid(raise_exception=True)
+    params = query.validated_data
+    data = leaderboard.board(
+        request.user,
+        params["workload"],
+        params.get("epochs"),
+        view=params["view"],
+        rank=params["rank"],
+        weights=params.get("weights") or {},
+    )
+    context = {
+        "board": data,
+        "workloads": workloads,
+        "metrics": leaderboard.METRICS,
+        "weights_raw": request.GET.get("weights", ""),
+        "query": request.GET.urlencode(),
+    }
+    template = "dashboard/_leaderboard_board.html" if request.GET.get("partial") else "dashboard/leaderboard.html"
+    return render(request, template, context)
+
+
+@login_required
+def study_list(request: HttpRequest) -> HttpResponse:
+    studies = access.studies_for(request.user).annotate(n_runs=Count("runs")).select_related("team")
+    return render(request, "dashboard/study_list.html", {"studies": studies})
+
+
+@login_required
+def study_create(request: HttpRequest) -> HttpResponse:
+    team = _writable_team_or_403(request.user)
+    form = StudyForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        target = data.get("target_accuracy")
+        if target is None:
+            target = get_workload(data["workload"]).target_accuracy
+        try:
+            study = actions.create_study(
+                team=team,
+                user=request.user,
+                name=data["name"],
+                description=data["description"],
+                workload=data["workload"],
+                policies=list(data["policies"]),
+                seeds=data["seeds"],
+                epochs=data["epochs"],
+                target_accuracy=target,
+                lr_scales=data["lr_scales"],
+            )
+        except schedules.SpecError as exc:
+            form.add_error(
+                "robustness",
+                "A scaled LR leaves its range: "
+                + "; ".join(f"{path}: {' '.join(m)}" for path, m in exc.errors.items()),
+            )
+        else:
+            return redirect("study-detail", pk=study.pk)
+    return render(request, "dashboard/study_form.html", {"form": form}, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    study = access.get_study_for_user(request.user, pk)
     return render(
         request,
-        "dashboard/leaderboard.html",
-        {"workload": workload, "workloads": workloads, "rows": rows},
+        "dashboard/study_detail.html",
+        {"study": study, "initial": {"study": study_state(study), "progress": studies.progress(study)}},
     )
+
+
+@login_required
+def compare_page(request: HttpRequest) -> HttpResponse:
+    study = None
+    if request.GET.get("study"):
+        study = access.get_study_for_user(request.user, request.GET["study"])
+    return render(request, "dashboard/compare.html", {"study": study, "runs": request.GET.get("runs", "")})
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

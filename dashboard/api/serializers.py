@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from dashboard import access
+from dashboard import access, leaderboard
 from dashboard.models import Policy
 from trainer import schedules
 from trainer.workloads import list_workloads
@@ -59,7 +59,7 @@ class RunCreateSerializer(serializers.Serializer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         request = self.context["request"]
-        self.fields["policy"].queryset = access.policies_for(request.user)
+        self.fields["policy"].queryset = access.usable_policies(request.user)
         self.fields["workload"].choices = _workload_names()
 
     def validate_epochs(self, value: int) -> int:
@@ -71,10 +71,94 @@ class RunCreateSerializer(serializers.Serializer):
 class LeaderboardQuerySerializer(serializers.Serializer):
     workload = serializers.ChoiceField(choices=[])
     epochs = serializers.IntegerField(min_value=1, required=False)
+    view = serializers.ChoiceField(choices=leaderboard.VIEWS, default="team")
+    rank = serializers.ChoiceField(choices=leaderboard.RANKINGS, default="lrbench")
+    weights = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    format = serializers.ChoiceField(choices=["json", "csv"], default="json")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["workload"].choices = _workload_names()
+
+    def validate_weights(self, value: str) -> dict[str, float]:
+        try:
+            return leaderboard.parse_weights(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
+class StudyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    workload = serializers.ChoiceField(choices=[])
+    policies = serializers.PrimaryKeyRelatedField(queryset=Policy.objects.none(), many=True)
+    seeds = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=2**31 - 1), min_length=1, max_length=20
+    )
+    epochs = serializers.IntegerField(min_value=1)
+    target_accuracy = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    lr_scales = serializers.ListField(
+        child=serializers.FloatField(min_value=1e-4, max_value=1e4), required=False, max_length=8
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["policies"].child_relation.queryset = access.usable_policies(self.context["request"].user)
+        self.fields["workload"].choices = _workload_names()
+
+    def validate_policies(self, value):
+        if not value:
+            raise serializers.ValidationError("Pick at least one policy.")
+        if len(value) > 20:
+            raise serializers.ValidationError("At most 20 policies per study.")
+        if len({p.pk for p in value}) != len(value):
+            raise serializers.ValidationError("A policy is listed twice.")
+        return value
+
+    def validate_seeds(self, value):
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("A seed is listed twice.")
+        return value
+
+    def validate_epochs(self, value: int) -> int:
+        if value > settings.ARENA_MAX_EPOCHS:
+            raise serializers.ValidationError(f"At most {settings.ARENA_MAX_EPOCHS} epochs per run.")
+        return value
+
+    def validate_lr_scales(self, value):
+        scales = sorted({float(v) for v in value} | {1.0})
+        return scales
+
+    def validate(self, data):
+        runs = len(data["policies"]) * len(data["seeds"]) * len(data.get("lr_scales") or [1.0])
+        if runs > settings.ARENA_MAX_STUDY_RUNS:
+            raise serializers.ValidationError(
+                {"seeds": [f"This study would queue {runs} runs; at most {settings.ARENA_MAX_STUDY_RUNS}."]}
+            )
+        return data
+
+
+class CompareQuerySerializer(serializers.Serializer):
+    study = serializers.IntegerField(min_value=1, required=False)
+    runs = serializers.CharField(required=False, max_length=2000)
+    x = serializers.ChoiceField(choices=["epoch", "seconds"], default="epoch")
+    max_points = serializers.IntegerField(min_value=10, max_value=5000, default=400)
+    x0 = serializers.FloatField(required=False)
+    x1 = serializers.FloatField(required=False)
+
+    def validate_runs(self, value: str) -> list[int]:
+        try:
+            ids = [int(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            raise serializers.ValidationError("A comma-separated list of run ids.") from None
+        if not ids or len(ids) > 200:
+            raise serializers.ValidationError("Between 1 and 200 run ids.")
+        return ids
+
+    def validate(self, data):
+        if not data.get("study") and not data.get("runs"):
+            raise serializers.ValidationError({"study": ["Give a study or a list of runs."]})
+        return data
 
 
 class RunFilterSerializer(serializers.Serializer):

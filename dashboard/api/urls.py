@@ -14,4 +14,9 @@ urlpatterns = [
     path("runs/<int:pk>/", views.run_detail, name="api-run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="api-run-cancel"),
     path("leaderboard/", views.leaderboard_view, name="api-leaderboard"),
+    path("leaderboard/export/", views.leaderboard_export, name="api-leaderboard-export"),
+    path("studies/", views.studies, name="api-studies"),
+    path("studies/<int:pk>/", views.study_detail, name="api-study-detail"),
+    path("studies/<int:pk>/export/", views.study_export, name="api-study-export"),
+    path("compare/", views.compare_view, name="api-compare"),
 ]

@@ -10,7 +10,7 @@ from dashboard.models import Policy, Run
 pytestmark = pytest.mark.django_db
 
 
-def add_runs(cast, policy, accuracies, status="succeeded", epochs=5, team=None):
+def add_runs(cast, policy, accuracies, status="succeeded", epochs=5, team=None, scale=1.0, **fields):
     for seed, acc in enumerate(accuracies):
         Run.objects.create(
             team=team or cast.team,
@@ -22,57 +22,133 @@ def add_runs(cast, policy, accuracies, status="succeeded", epochs=5, team=None):
             status=status,
             final_acc=acc,
             best_acc=acc,
-            total_seconds=2.0,
+            total_seconds=fields.get("seconds", 2.0),
+            lr_scale=scale,
+            target_accuracy=0.9,
+            epochs_to_target=fields.get("epochs_to_target"),
+            iterations_to_target=fields.get("iterations_to_target"),
+            cv=fields.get("cv"),
         )
 
 
-def test_policies_rank_by_mean_final_accuracy_over_seeds(cast):
-    a = Policy.objects.create(team=cast.team, name="A", spec={"kind": "FIX", "k0": 0.1})
-    b = Policy.objects.create(team=cast.team, name="B", spec={"kind": "FIX", "k0": 0.01})
-    add_runs(cast, a, [0.90, 0.92, 0.94])
-    add_runs(cast, b, [0.95, 0.96])
-    rows = leaderboard.board(cast.bob, "digits-mlp")
-    assert [r["policy_name"] for r in rows] == ["B", "A"]
-    assert [r["rank"] for r in rows] == [1, 2]
-    assert rows[1]["n"] == 3
-    assert rows[1]["mean_acc"] == pytest.approx(0.92)
-    assert rows[1]["std_acc"] == pytest.approx(statistics.stdev([0.90, 0.92, 0.94]))
+def policy(cast, name, team=None, **kwargs):
+    return Policy.objects.create(team=team or cast.team, name=name, spec={"kind": "FIX", "k0": 0.1}, **kwargs)
+
+
+def names(data):
+    return [r["policy_name"] for r in data["rows"]]
+
+
+def test_every_metric_is_a_mean_and_sample_std_over_seeds(cast):
+    a = policy(cast, "A")
+    add_runs(cast, a, [0.90, 0.92, 0.94], cv=0.1)
+    [row] = leaderboard.board(cast.bob, "digits-mlp", rank="final_acc")["rows"]
+    assert row["n"] == 3
+    assert row["final_acc"]["mean"] == pytest.approx(0.92)
+    assert row["final_acc"]["std"] == pytest.approx(statistics.stdev([0.90, 0.92, 0.94]))
+    assert row["cv"]["mean"] == pytest.approx(0.1) and row["cv"]["std"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_ranking_by_a_metric_follows_its_direction(cast):
+    a, b = policy(cast, "A"), policy(cast, "B")
+    add_runs(cast, a, [0.90], cv=0.3)
+    add_runs(cast, b, [0.95], cv=0.1)
+    assert names(leaderboard.board(cast.bob, "digits-mlp", rank="final_acc")) == ["B", "A"]
+    assert names(leaderboard.board(cast.bob, "digits-mlp", rank="cv")) == ["B", "A"]  # lower spread is better
+    add_runs(cast, policy(cast, "C"), [0.80], cv=0.05)
+    assert names(leaderboard.board(cast.bob, "digits-mlp", rank="cv")) == ["C", "B", "A"]
+
+
+def test_the_lrbench_rule_puts_the_cheapest_policy_that_reaches_the_target_first(cast):
+    slow, fast, never = policy(cast, "slow"), policy(cast, "fast"), policy(cast, "never")
+    add_runs(cast, slow, [0.97, 0.97], epochs_to_target=4, iterations_to_target=400)
+    add_runs(cast, fast, [0.93, 0.94], epochs_to_target=2, iterations_to_target=200)
+    add_runs(cast, never, [0.99, 0.80])  # one seed never reached it: the policy does not
+    data = leaderboard.board(cast.bob, "digits-mlp", rank="lrbench")
+    assert names(data) == ["fast", "slow", "never"]
+    assert [r["reaches_target"] for r in data["rows"]] == [True, True, False]
+
+
+def test_the_weighted_score_uses_the_users_weights(cast):
+    accurate, steady = policy(cast, "accurate"), policy(cast, "steady")
+    add_runs(cast, accurate, [0.99], cv=0.3)
+    add_runs(cast, steady, [0.90], cv=0.1)
+    by_accuracy = leaderboard.board(cast.bob, "digits-mlp", rank="score", weights={"final_acc": 1})
+    by_spread = leaderboard.board(cast.bob, "digits-mlp", rank="score", weights={"final_acc": 1, "cv": 3})
+    assert names(by_accuracy) == ["accurate", "steady"] and by_accuracy["rows"][0]["score"] == pytest.approx(1.0)
+    assert names(by_spread) == ["steady", "accurate"] and by_spread["rows"][0]["score"] == pytest.approx(0.75)
+
+
+def test_weights_parse_and_name_the_bad_part():
+    assert leaderboard.parse_weights("final_acc:1, cv:0.5") == {"final_acc": 1.0, "cv": 0.5}
+    for bad, word in [("nope:1", "nope"), ("cv:x", "cv"), ("cv:-1", "cv"), ("cv:nan", "cv")]:
+        with pytest.raises(ValueError, match=word):
+            leaderboard.parse_weights(bad)
+
+
+def test_the_pareto_front_keeps_policies_nothing_beats_on_both_axes(cast):
+    cheap, best, dominated = policy(cast, "cheap"), policy(cast, "best"), policy(cast, "dominated")
+    add_runs(cast, cheap, [0.90], seconds=1.0)
+    add_runs(cast, best, [0.98], seconds=5.0)
+    add_runs(cast, dominated, [0.89], seconds=6.0)
+    data = leaderboard.board(cast.bob, "digits-mlp")
+    assert sorted(data["pareto"]) == sorted([cheap.pk, best.pk])
 
 
 def test_diverged_runs_are_counted_but_not_averaged(cast):
-    a = Policy.objects.create(team=cast.team, name="A", spec={"kind": "FIX", "k0": 0.1})
+    a = policy(cast, "A")
     add_runs(cast, a, [0.9])
     add_runs(cast, a, [0.1], status="diverged")
-    [row] = leaderboard.board(cast.bob, "digits-mlp")
-    assert row["n"] == 1 and row["diverged"] == 1 and row["mean_acc"] == pytest.approx(0.9)
+    [row] = leaderboard.board(cast.bob, "digits-mlp")["rows"]
+    assert row["n"] == 1 and row["diverged"] == 1 and row["final_acc"]["mean"] == pytest.approx(0.9)
 
 
 def test_a_policy_with_only_diverged_runs_ranks_last(cast):
-    a = Policy.objects.create(team=cast.team, name="A", spec={"kind": "FIX", "k0": 9.0})
-    b = Policy.objects.create(team=cast.team, name="B", spec={"kind": "FIX", "k0": 0.01})
+    a, b = policy(cast, "A"), policy(cast, "B")
     add_runs(cast, a, [None], status="diverged")
     add_runs(cast, b, [0.5])
-    assert [r["policy_name"] for r in leaderboard.board(cast.bob, "digits-mlp")] == ["B", "A"]
+    assert names(leaderboard.board(cast.bob, "digits-mlp", rank="final_acc")) == ["B", "A"]
+    assert names(leaderboard.board(cast.bob, "digits-mlp", rank="lrbench")) == ["B", "A"]
 
 
-def test_each_epoch_budget_is_a_separate_entry(cast):
-    a = Policy.objects.create(team=cast.team, name="A", spec={"kind": "FIX", "k0": 0.1})
+def test_each_epoch_budget_is_its_own_board(cast):
+    a = policy(cast, "A")
     add_runs(cast, a, [0.9], epochs=5)
     add_runs(cast, a, [0.97], epochs=20)
-    rows = leaderboard.board(cast.bob, "digits-mlp")
-    assert [(r["epochs"], r["n"]) for r in rows] == [(20, 1), (5, 1)]
-    assert [r["epochs"] for r in leaderboard.board(cast.bob, "digits-mlp", epochs=5)] == [5]
+    assert leaderboard.board(cast.bob, "digits-mlp")["budgets"] == [5, 20]
+    assert leaderboard.board(cast.bob, "digits-mlp", 5)["rows"][0]["final_acc"]["mean"] == pytest.approx(0.9)
+    assert leaderboard.board(cast.bob, "digits-mlp", 20)["rows"][0]["final_acc"]["mean"] == pytest.approx(0.97)
+
+
+def test_scaled_runs_feed_robustness_not_the_means(cast):
+    a = policy(cast, "A")
+    add_runs(cast, a, [0.9, 0.9])
+    add_runs(cast, a, [0.45], scale=10.0)
+    add_runs(cast, a, [0.9], scale=0.1)
+    [row] = leaderboard.board(cast.bob, "digits-mlp")["rows"]
+    assert row["n"] == 2 and row["final_acc"]["mean"] == pytest.approx(0.9)
+    assert row["robustness"]["by_scale"] == {
+        "0.1": pytest.approx(0.9),
+        "1": pytest.approx(0.9),
+        "10": pytest.approx(0.45),
+    }
+    assert row["robustness"]["kept"] == pytest.approx(0.75)
 
 
 def test_running_and_failed_runs_are_not_on_the_board(cast):
-    a = Policy.objects.create(team=cast.team, name="A", spec={"kind": "FIX", "k0": 0.1})
+    a = policy(cast, "A")
     add_runs(cast, a, [0.9], status="running")
     add_runs(cast, a, [None], status="failed")
-    assert leaderboard.board(cast.bob, "digits-mlp") == []
+    assert leaderboard.board(cast.bob, "digits-mlp")["rows"] == []
 
 
-def test_another_teams_runs_are_not_shown(cast):
-    theirs = Policy.objects.create(team=cast.other_team, name="Theirs", spec={"kind": "FIX", "k0": 0.1})
-    add_runs(cast, theirs, [0.99], team=cast.other_team)
-    assert leaderboard.board(cast.bob, "digits-mlp") == []
-    assert [r["policy_name"] for r in leaderboard.board(cast.oscar, "digits-mlp")] == ["Theirs"]
+def test_the_team_view_shows_only_my_teams_and_the_shared_view_only_published(cast):
+    mine = policy(cast, "Mine")
+    theirs_private = policy(cast, "Private", team=cast.other_team)
+    theirs_public = policy(cast, "Public", team=cast.other_team, published=True)
+    add_runs(cast, mine, [0.9])
+    add_runs(cast, theirs_private, [0.99], team=cast.other_team)
+    add_runs(cast, theirs_public, [0.95], team=cast.other_team)
+    assert names(leaderboard.board(cast.bob, "digits-mlp")) == ["Mine"]
+    shared = leaderboard.board(cast.bob, "digits-mlp", view="shared")
+    assert names(shared) == ["Public"] and shared["rows"][0]["team"] == "Speech"

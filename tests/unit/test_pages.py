@@ -20,7 +20,21 @@ def test_pages_need_a_login(client):
     assert response.status_code == 302 and reverse("login") in response["Location"]
 
 
-@pytest.mark.parametrize("name", ["home", "policy-list", "policy-create", "run-list", "run-create", "leaderboard"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "home",
+        "policy-list",
+        "policy-create",
+        "run-list",
+        "run-create",
+        "leaderboard",
+        "study-list",
+        "study-create",
+        "catalog",
+        "compare",
+    ],
+)
 def test_each_page_renders_for_a_member(client, cast, step_policy, name):
     client.force_login(cast.bob)
     assert client.get(reverse(name)).status_code == 200
@@ -77,3 +91,49 @@ def test_plotly_is_served_from_the_python_package(client, cast):
     assert response.status_code == 200
     body = b"".join(response.streaming_content) if response.streaming else response.content
     assert b"plotly" in body[:2000].lower()
+
+
+def test_the_leaderboard_page_reports_bad_parameters_instead_of_failing(client, cast):
+    client.force_login(cast.bob)
+    response = client.get(reverse("leaderboard"), {"workload": "nope", "rank": "magic", "weights": "x:1"})
+    assert response.status_code == 200
+    assert response.context["board"]["workload"] == "digits-mlp"
+    assert any("workload" in str(m) for m in response.context["messages"])
+
+
+def test_the_leaderboard_partial_is_just_the_board(client, cast):
+    client.force_login(cast.bob)
+    response = client.get(reverse("leaderboard"), {"workload": "digits-mlp", "partial": "1"})
+    assert b'id="leaderboard"' in response.content and b"<html" not in response.content
+
+
+def test_a_study_is_created_from_the_form(client, cast, step_policy, django_capture_on_commit_callbacks):
+    from dashboard.models import Study
+
+    client.force_login(cast.bob)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            reverse("study-create"),
+            {
+                "name": "s",
+                "workload": "digits-mlp",
+                "policies": [step_policy.pk],
+                "seeds": "0, 1",
+                "epochs": 3,
+                "robustness": "on",
+            },
+        )
+    study = Study.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("study-detail", args=[study.pk])
+    assert study.runs.count() == 2 * 5 and study.target_accuracy == 0.97
+    page = client.get(reverse("study-detail", args=[study.pk]))
+    assert page.status_code == 200 and len(page.context["initial"]["progress"]["cells"]) == 10
+
+
+def test_the_study_form_names_bad_seeds(client, cast, step_policy):
+    client.force_login(cast.bob)
+    response = client.post(
+        reverse("study-create"),
+        {"name": "s", "workload": "digits-mlp", "policies": [step_policy.pk], "seeds": "0, x", "epochs": 3},
+    )
+    assert response.status_code == 400 and "seeds" in response.context["form"].errors

@@ -1,0 +1,78 @@
+"""Studies: every (policy, seed, base-LR scale) run of one workload and budget."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from trainer import schedules
+
+DEFAULT_LR_SCALES = [0.1, 0.5, 1.0, 5.0, 10.0]  # LRBench's base-LR robustness test
+
+
+@cache
+def _declarations() -> dict[str, dict]:
+    return {decl["kind"]: decl for decl in schedules.catalog()}
+
+
+def scale_spec(spec: dict, factor: float) -> dict:
+    """The same policy with every LR multiplied by `factor` (nested stages too).
+
+    Which parameters are LRs comes from the kinds' declarations (unit "lr").
+    Raises SpecError when a scaled LR leaves its declared range.
+    """
+    if factor == 1:
+        return spec
+    return schedules.validate(_scaled(spec, factor))
+
+
+def _scaled(spec: dict, factor: float) -> dict:
+    decl = _declarations()[spec["kind"]]
+    out = dict(spec)
+    for param in decl["params"]:
+        value = out.get(param["name"])
+        if value is None:
+            continue
+        if param.get("unit") == "lr":
+            out[param["name"]] = [v * factor for v in value] if isinstance(value, list) else value * factor
+        elif param["type"] == "spec_list":
+            out[param["name"]] = [_scaled(stage, factor) for stage in value]
+        elif param["type"] == "spec":
+            out[param["name"]] = _scaled(value, factor)
+    return out
+
+
+def progress(study) -> dict:
+    """The grid a study page draws: one cell per (policy, seed, scale) with its run's state."""
+    runs = list(study.runs.select_related("policy").order_by("policy__name", "lr_scale", "seed"))
+    cells = [
+        {
+            "run": run.pk,
+            "policy": run.policy_id,
+            "policy_name": run.policy.name,
+            "seed": run.seed,
+            "lr_scale": run.lr_scale,
+            "status": run.status,
+            "epochs_done": run.epochs_done,
+            "epochs": run.epochs,
+            "final_acc": run.final_acc,
+        }
+        for run in runs
+    ]
+    finished = sum(1 for cell in cells if cell["status"] in ("succeeded", "failed", "diverged", "cancelled"))
+    return {"id": study.pk, "cells": cells, "finished": finished, "total": len(cells)}
+
+
+def target_reached(epochs: list[dict], target: float | None) -> dict:
+    """Cost to first reach `target` test accuracy: epochs, iterations and seconds, or None each."""
+    if target is None:
+        return {"epochs_to_target": None, "iterations_to_target": None, "seconds_to_target": None}
+    seconds = 0.0
+    for row in sorted(epochs, key=lambda r: r["epoch"]):
+        seconds += row.get("seconds") or 0.0
+        if row.get("test_acc") is not None and row["test_acc"] >= target:
+            return {
+                "epochs_to_target": row["epoch"],
+                "iterations_to_target": row.get("iterations"),
+                "seconds_to_target": seconds,
+            }
+    return {"epochs_to_target": None, "iterations_to_target": None, "seconds_to_target": None}
