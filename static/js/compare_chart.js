@@ -53,7 +53,7 @@
         traces = traces.concat(band(s.x, loss, s.test_loss_std, color, "y2", type, group));
       }
       traces.push({ x: s.x, y: loss, type: type, mode: "lines", name: s.name + " loss", showlegend: false, line: { color: color, width: 2 }, yaxis: "y2", legendgroup: group });
-      traces.push({ x: s.x, y: s.lr_mean, type: type, mode: "lines", name: s.name + " LR", showlegend: false, line: { color: color, width: 1.5, dash: "dot" }, yaxis: "y3", legendgroup: group });
+      traces.push({ x: s.x, y: s.lr_mean_mean, type: type, mode: "lines", name: s.name + " LR", showlegend: false, line: { color: color, width: 1.5, dash: "dot" }, yaxis: "y3", legendgroup: group });
     });
     var layout = {
       margin: { t: 10, r: 10, b: 40, l: 70 },

@@ -238,6 +238,8 @@ def test_compare_gives_one_band_per_policy_with_mean_and_std_over_seeds(api_clie
     assert fix["n"] == 2 and fix["x"] == [1, 2, 3]
     assert fix["test_acc_mean"] == pytest.approx([0.605, 0.705, 0.805])
     assert fix["test_acc_std"] == pytest.approx([np.std([0.6, 0.61], ddof=1)] * 3)
+    assert fix["lr_mean_mean"] == pytest.approx([0.05] * 3)
+    assert fix["test_loss_mean"] == pytest.approx([1.0, 0.5, 1 / 3])
     seconds = api_client.get("/api/compare/", {"study": study.pk, "x": "seconds"}).json()
     assert seconds["series"][0]["x"] == [1.0, 2.0, 3.0]
 
