@@ -1,19 +1,33 @@
 """Who may see and change what. Views, the API, websocket consumers and the
 admin ask this module; none of them filters by team on its own.
 
-A user sees the policies and runs of the teams they belong to. Objects of
-other teams are reported as missing (404), never as forbidden, so that their
-existence is not revealed.
+- A user sees the policies, runs and studies of the teams they belong to, and
+  every published policy (with its results).
+- Objects of other teams are reported as missing (404), never as forbidden,
+  so that their existence is not revealed.
+- Roles: viewers read; members also create policies, runs and studies and
+  cancel their own runs; admins also manage members and invitations, publish
+  to the shared leaderboard and cancel anyone's runs in the team.
+- New objects are filed under the user's current team: the one chosen in the
+  session (the team switcher), or named by the API's `X-Arena-Team` header,
+  else the first team the user joined.
 """
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, Q, QuerySet
 from django.http import Http404
 
 from dashboard.models import Membership, Policy, Run, Study, Team
 
-WRITE_ROLES = (Membership.Role.MEMBER, Membership.Role.ADMIN)
+Role = Membership.Role
+WRITE_ROLES = (Role.MEMBER, Role.ADMIN)
+SESSION_TEAM_KEY = "arena_team_id"
+TEAM_HEADER = "HTTP_X_ARENA_TEAM"
+
+
+# -- teams and roles -------------------------------------------------------------------
 
 
 def teams_for(user) -> QuerySet[Team]:
@@ -22,34 +36,123 @@ def teams_for(user) -> QuerySet[Team]:
     return Team.objects.filter(memberships__user=user).distinct()
 
 
-def writable_teams_for(user) -> QuerySet[Team]:
+def role_in(user, team: Team) -> str | None:
     if not user.is_authenticated:
-        return Team.objects.none()
-    return Team.objects.filter(memberships__user=user, memberships__role__in=WRITE_ROLES).distinct()
-
-
-def current_team(user) -> Team | None:
-    """The team new policies and runs are filed under: the user's first writable team."""
-    return writable_teams_for(user).order_by("pk").first()
+        return None
+    membership = Membership.objects.filter(user=user, team=team).only("role").first()
+    return membership.role if membership else None
 
 
 def can_write(user, team: Team) -> bool:
-    return user.is_authenticated and Membership.objects.filter(user=user, team=team, role__in=WRITE_ROLES).exists()
+    return role_in(user, team) in WRITE_ROLES
+
+
+def is_team_admin(user, team: Team) -> bool:
+    return role_in(user, team) == Role.ADMIN
+
+
+def current_team(request) -> Team | None:
+    """The team the request acts for (see the module docstring)."""
+    user = request.user
+    teams = teams_for(user).order_by("pk")
+    wanted = request.META.get(TEAM_HEADER)
+    if wanted:
+        lookup = Q(slug=wanted) | (Q(pk=int(wanted)) if wanted.isdigit() else Q())
+        team = teams.filter(lookup).first()
+        if team is None:
+            raise Http404(f"You are not in a team {wanted!r}")
+        return team
+    session = getattr(request, "session", None)
+    team_id = session.get(SESSION_TEAM_KEY) if session is not None else None
+    if team_id is not None:
+        team = teams.filter(pk=team_id).first()
+        if team is not None:
+            return team
+    return teams.first()
+
+
+def writable_team(request) -> Team:
+    """The current team, when the user may create things in it; PermissionDenied otherwise."""
+    team = current_team(request)
+    if team is None:
+        raise PermissionDenied("Join a team first: ask a team admin for an invitation link.")
+    if not can_write(request.user, team):
+        raise PermissionDenied(f"You are a viewer in {team.name}: viewers cannot create or change anything.")
+    return team
+
+
+def team_admin_or_403(user, team: Team) -> None:
+    if not is_team_admin(user, team):
+        raise PermissionDenied(f"Only admins of {team.name} can do this.")
+
+
+def get_team_for_user(user, slug: str) -> Team:
+    team = teams_for(user).filter(slug=slug).first()
+    if team is None:
+        raise Http404("No such team")
+    return team
+
+
+# -- policies ----------------------------------------------------------------------------
 
 
 def policies_for(user) -> QuerySet[Policy]:
+    """The user's teams' policies (archived ones included: they keep their results)."""
     return Policy.objects.filter(team__in=teams_for(user))
+
+
+def usable_policies(user) -> QuerySet[Policy]:
+    """Policies a user may pick for a run or study: their teams' and every published one, not archived."""
+    if not user.is_authenticated:
+        return Policy.objects.none()
+    return Policy.objects.filter(Q(team__in=teams_for(user)) | Q(published=True), archived=False).distinct()
+
+
+def visible_policies(user) -> QuerySet[Policy]:
+    if not user.is_authenticated:
+        return Policy.objects.none()
+    return Policy.objects.filter(Q(team__in=teams_for(user)) | Q(published=True)).distinct()
+
+
+def get_policy_for_user(user, pk) -> Policy:
+    """A policy of the user's teams, or a published one (read-only for outsiders)."""
+    try:
+        return visible_policies(user).select_related("team", "created_by").get(pk=pk)
+    except (Policy.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such policy") from None
+
+
+def policy_writable_or_403(user, policy: Policy) -> None:
+    if not can_write(user, policy.team):
+        raise PermissionDenied("Only members of the policy's team can change it.")
+
+
+# -- runs and studies --------------------------------------------------------------------
 
 
 def runs_for(user) -> QuerySet[Run]:
     return Run.objects.filter(team__in=teams_for(user))
 
 
-def usable_policies(user) -> QuerySet[Policy]:
-    """Policies a user may run: their teams' and every published one."""
-    if not user.is_authenticated:
-        return Policy.objects.none()
-    return Policy.objects.filter(Q(team__in=teams_for(user)) | Q(published=True)).distinct()
+def published_runs() -> QuerySet[Run]:
+    """Runs of published policies by their own team: the shared leaderboard."""
+    return Run.objects.filter(policy__published=True, team=F("policy__team"))
+
+
+def get_run_for_user(user, pk) -> Run:
+    try:
+        return runs_for(user).select_related("policy", "team").get(pk=pk)
+    except (Run.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such run") from None
+
+
+def can_view_run(user, run_id) -> bool:
+    return runs_for(user).filter(pk=run_id).exists()
+
+
+def can_cancel_run(user, run: Run) -> bool:
+    role = role_in(user, run.team)
+    return role == Role.ADMIN or (role == Role.MEMBER and run.created_by_id == user.pk)
 
 
 def studies_for(user) -> QuerySet[Study]:
@@ -63,25 +166,12 @@ def get_study_for_user(user, pk) -> Study:
         raise Http404("No such study") from None
 
 
-def published_runs() -> QuerySet[Run]:
-    """Runs of published policies, from every team: the shared leaderboard."""
-    return Run.objects.filter(policy__published=True)
+# -- the Django admin ------------------------------------------------------------------------
 
 
-def get_policy_for_user(user, pk) -> Policy:
-    """A policy of the user's teams, or a published one (read-only for outsiders)."""
-    try:
-        return usable_policies(user).select_related("team", "created_by").get(pk=pk)
-    except (Policy.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such policy") from None
-
-
-def get_run_for_user(user, pk) -> Run:
-    try:
-        return runs_for(user).select_related("policy", "team").get(pk=pk)
-    except (Run.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such run") from None
-
-
-def can_view_run(user, run_id) -> bool:
-    return runs_for(user).filter(pk=run_id).exists()
+def admin_scope(user, queryset: QuerySet, team_path: str = "team") -> QuerySet:
+    """What a staff user manages in the admin: everything for superusers, else their admin teams' objects."""
+    if user.is_superuser:
+        return queryset
+    admin_teams = Team.objects.filter(memberships__user=user, memberships__role=Role.ADMIN)
+    return queryset.filter(**{f"{team_path}__in": admin_teams})

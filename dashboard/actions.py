@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dashboard import realtime, studies
-from dashboard.models import EpochMetric, Policy, Run, Study, Team
+from dashboard.models import EpochMetric, Invitation, Membership, Policy, Run, Study, Team
 from dashboard.presenters import run_state
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,27 @@ def _broadcast_study_cell(run: Run) -> None:
     transaction.on_commit(lambda: realtime.publish(group, {"type": "study.cell", "cell": cell}))
 
 
+class QuotaExceeded(Exception):
+    """A team quota would be exceeded; `field` names the input that exceeds it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def check_quota(team: Team, *, new_runs: int, epochs: int) -> None:
+    if epochs > team.max_epochs_per_run:
+        raise QuotaExceeded("epochs", f"{team.name} may train at most {team.max_epochs_per_run} epochs per run.")
+    active = Run.objects.filter(team=team, status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).count()
+    if active + new_runs > team.max_active_runs:
+        raise QuotaExceeded(
+            "non_field_errors",
+            f"{team.name} may have {team.max_active_runs} runs queued or running at once; "
+            f"{active} are, and this would add {new_runs}.",
+        )
+
+
 def create_policy(*, team: Team, user, name: str, spec: dict, description: str = "") -> Policy:
     return Policy.objects.create(team=team, created_by=user, name=name, spec=spec, description=description)
 
@@ -112,6 +133,8 @@ def queue_run(
     if target_accuracy is None:
         target_accuracy = get_workload(workload).target_accuracy
     with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=team.pk).first()  # one quota check at a time per team
+        check_quota(team, new_runs=1, epochs=epochs)
         run = Run.objects.create(
             team=team,
             created_by=user,
@@ -148,7 +171,14 @@ def create_study(
 
     scales = lr_scales or [1.0]
     scaled = {(policy.pk, scale): studies.scale_spec(policy.spec, scale) for policy in policies for scale in scales}
+    n_runs = len(policies) * len(scales) * len(seeds)
+    if n_runs > team.max_runs_per_study:
+        raise QuotaExceeded(
+            "seeds", f"{team.name} may queue at most {team.max_runs_per_study} runs per study; this is {n_runs}."
+        )
     with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        check_quota(team, new_runs=n_runs, epochs=epochs)
         study = Study.objects.create(
             team=team,
             created_by=user,
@@ -291,3 +321,147 @@ def cancel_run(run: Run) -> bool:
 
 def is_cancelled(run_id: int) -> bool:
     return Run.objects.filter(pk=run_id, status=Run.Status.CANCELLED).exists()
+
+
+def requeue_run(run: Run) -> Run:
+    """Start a finished run again from scratch, under the same id."""
+    from dashboard.tasks import train_run
+
+    with transaction.atomic():
+        EpochMetric.objects.filter(run=run).delete()
+        run.status = Run.Status.QUEUED
+        run.epochs_done = 0
+        run.error = ""
+        run.started_at = run.finished_at = None
+        for field in SUMMARY_FIELDS:
+            setattr(run, field, None)
+        run.summary = {}
+        run.save(
+            update_fields=[*SUMMARY_FIELDS, "status", "epochs_done", "error", "started_at", "finished_at", "summary"]
+        )
+        _broadcast_state(run)
+        transaction.on_commit(lambda: train_run.delay(run.pk))
+    return run
+
+
+# -- policies: publishing and archiving ------------------------------------------------------
+
+
+def publish_policy(policy: Policy) -> Policy:
+    """Put a policy and its team's results on the shared leaderboard."""
+    if not policy.published:
+        policy.published = True
+        policy.published_at = timezone.now()
+        policy.save(update_fields=["published", "published_at", "updated_at"])
+        _board_changed_for(policy)
+    return policy
+
+
+def unpublish_policy(policy: Policy) -> Policy:
+    """Take a policy off the shared leaderboard. Nothing is deleted."""
+    if policy.published:
+        policy.published = False
+        policy.save(update_fields=["published", "updated_at"])
+        _board_changed_for(policy)
+    return policy
+
+
+def archive_policy(policy: Policy, archived: bool = True) -> Policy:
+    policy.archived = archived
+    policy.save(update_fields=["archived", "updated_at"])
+    return policy
+
+
+def duplicate_policy(policy: Policy, *, user, team: Team | None = None) -> Policy:
+    team = team or policy.team
+    base = f"Copy of {policy.name}"[:90]
+    name, number = base, 2
+    while Policy.objects.filter(team=team, name=name).exists():
+        name, number = f"{base} ({number})", number + 1
+    return create_policy(team=team, user=user, name=name, spec=policy.spec, description=policy.description)
+
+
+def _board_changed_for(policy: Policy) -> None:
+    workloads = set(Run.objects.filter(policy=policy).values_list("workload", flat=True))
+    for workload in workloads:
+        transaction.on_commit(
+            lambda w=workload: realtime.publish(
+                realtime.leaderboard_group(w), {"type": "leaderboard.changed", "workload": w}
+            )
+        )
+
+
+# -- teams, members and invitations -----------------------------------------------------------
+
+
+def create_team(*, user, name: str) -> Team:
+    from django.utils.text import slugify
+
+    base = slugify(name)[:90] or "team"
+    slug, number = base, 2
+    while Team.objects.filter(slug=slug).exists():
+        slug, number = f"{base}-{number}", number + 1
+    with transaction.atomic():
+        team = Team.objects.create(name=name, slug=slug)
+        Membership.objects.create(user=user, team=team, role=Membership.Role.ADMIN)
+    return team
+
+
+def set_role(team: Team, member, role: str) -> Membership:
+    """Change a member's role; a team always keeps at least one admin."""
+    membership = Membership.objects.get(team=team, user=member)
+    if membership.role == Membership.Role.ADMIN and role != Membership.Role.ADMIN:
+        if not Membership.objects.filter(team=team, role=Membership.Role.ADMIN).exclude(pk=membership.pk).exists():
+            raise ValueError("A team needs at least one admin: make someone else admin first.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+def remove_member(team: Team, member) -> None:
+    membership = Membership.objects.get(team=team, user=member)
+    if membership.role == Membership.Role.ADMIN and not (
+        Membership.objects.filter(team=team, role=Membership.Role.ADMIN).exclude(pk=membership.pk).exists()
+    ):
+        raise ValueError("A team needs at least one admin: make someone else admin first.")
+    membership.delete()
+
+
+def create_invitation(*, team: Team, user, role: str, days: int = 7, max_uses: int = 1) -> Invitation:
+    import secrets
+    from datetime import timedelta
+
+    return Invitation.objects.create(
+        team=team,
+        role=role,
+        created_by=user,
+        token=secrets.token_urlsafe(24),
+        expires_at=timezone.now() + timedelta(days=days),
+        max_uses=max_uses,
+    )
+
+
+def invitation_problem(invitation: Invitation) -> str | None:
+    if invitation.revoked:
+        return "This invitation was revoked."
+    if invitation.expires_at <= timezone.now():
+        return "This invitation has expired."
+    if invitation.uses >= invitation.max_uses:
+        return "This invitation has already been used."
+    return None
+
+
+def accept_invitation(invitation: Invitation, user) -> Membership:
+    """Join the invitation's team. Existing members keep their role."""
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        problem = invitation_problem(invitation)
+        if problem:
+            raise ValueError(problem)
+        membership, created = Membership.objects.get_or_create(
+            user=user, team=invitation.team, defaults={"role": invitation.role}
+        )
+        if created:
+            invitation.uses += 1
+            invitation.save(update_fields=["uses"])
+    return membership

@@ -10,6 +10,10 @@ class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Quotas, set by site admins. Exceeding one is an error that names it, never a silent drop.
+    max_active_runs = models.PositiveIntegerField(default=50, help_text="queued and running runs at once")
+    max_epochs_per_run = models.PositiveIntegerField(default=500)
+    max_runs_per_study = models.PositiveIntegerField(default=200)
 
     def __str__(self) -> str:
         return self.name
@@ -32,6 +36,23 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
 
+class Invitation(models.Model):
+    """A link that lets whoever opens it join a team with a role."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+    token = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveIntegerField(default=1)
+    uses = models.PositiveIntegerField(default=0)
+    revoked = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.team} as {self.role}"
+
+
 class Policy(models.Model):
     """A named LR policy: one JSON spec, as understood by trainer.schedules."""
 
@@ -48,6 +69,8 @@ class Policy(models.Model):
     # Publishing puts the policy and its results on the shared leaderboard, under the team's name.
     published = models.BooleanField(default=False, db_index=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Archived policies leave the pickers and lists; their runs and results stay.
+    archived = models.BooleanField(default=False, db_index=True)
 
     class Meta:
         verbose_name_plural = "policies"

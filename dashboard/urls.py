@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import views
+from dashboard import team_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,6 +12,12 @@ urlpatterns = [
     path("policies/new/", views.policy_create, name="policy-create"),
     path("policies/<int:pk>/", views.policy_detail, name="policy-detail"),
     path("policies/<int:pk>/edit/", views.policy_edit, name="policy-edit"),
+    path("policies/<int:pk>/publish/", views.policy_publish, name="policy-publish"),
+    path("policies/<int:pk>/archive/", views.policy_archive, name="policy-archive"),
+    path("teams/", team_views.team_list, name="team-list"),
+    path("teams/switch/", team_views.team_switch, name="team-switch"),
+    path("teams/<slug:slug>/", team_views.team_detail, name="team-detail"),
+    path("invite/<str:token>/", team_views.invite_accept, name="invite-accept"),
     path("catalog/", views.catalog_page, name="catalog"),
     path("runs/", views.run_list, name="run-list"),
     path("runs/new/", views.run_create, name="run-create"),

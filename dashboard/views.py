@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from dashboard import access, actions, leaderboard, studies
+from dashboard import access, actions, leaderboard, ratelimit, studies
 from dashboard.api.serializers import LeaderboardQuerySerializer
 from dashboard.catalog import grouped_catalog
 from dashboard.forms import PolicyForm, RunForm, StudyForm, editable_kinds, initial_from_spec
@@ -19,11 +19,13 @@ from trainer import schedules
 from trainer.workloads import get_workload, list_workloads
 
 
-def _writable_team_or_403(user):
-    team = access.current_team(user)
-    if team is None:
-        raise PermissionDenied("You need a member role in a team to do this.")
-    return team
+def _rate_limited(request: HttpRequest) -> HttpResponse | None:
+    allowed, retry = ratelimit.allow(request.user)
+    if allowed:
+        return None
+    response = render(request, "dashboard/rate_limited.html", {"retry": retry}, status=429)
+    response["Retry-After"] = str(retry)
+    return response
 
 
 @login_required
@@ -64,7 +66,7 @@ def _editor_context(request: HttpRequest, form: PolicyForm, **extra) -> dict:
 
 @login_required
 def policy_create(request: HttpRequest) -> HttpResponse:
-    team = _writable_team_or_403(request.user)
+    team = access.writable_team(request)
     initial = None
     source = None
     if request.method == "GET" and request.GET.get("from"):
@@ -96,8 +98,7 @@ def policy_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
     policy = access.get_policy_for_user(request.user, pk)
-    if not access.can_write(request.user, policy.team):
-        raise PermissionDenied("Viewers cannot edit policies.")
+    access.policy_writable_or_403(request.user, policy)
     # A policy's schedule is frozen once runs used it, so that its leaderboard
     # entry means one thing; duplicate it to try another schedule.
     spec_editable = not policy.runs.exists()
@@ -135,8 +136,39 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "dashboard/policy_detail.html",
-        {"policy": policy, "runs": runs, "run_form": run_form},
+        {
+            "policy": policy,
+            "runs": runs,
+            "run_form": run_form,
+            "can_write": access.can_write(request.user, policy.team),
+            "is_admin": access.is_team_admin(request.user, policy.team),
+        },
     )
+
+
+@login_required
+@require_POST
+def policy_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = access.get_policy_for_user(request.user, pk)
+    access.team_admin_or_403(request.user, policy.team)
+    if request.POST.get("action") == "unpublish":
+        actions.unpublish_policy(policy)
+        messages.info(request, f"“{policy.name}” is no longer on the shared leaderboard; its runs are kept.")
+    else:
+        actions.publish_policy(policy)
+        messages.success(request, f"“{policy.name}” and its results are on the shared leaderboard.")
+    return redirect("policy-detail", pk=policy.pk)
+
+
+@login_required
+@require_POST
+def policy_archive(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = access.get_policy_for_user(request.user, pk)
+    access.policy_writable_or_403(request.user, policy)
+    archived = request.POST.get("action") != "unarchive"
+    actions.archive_policy(policy, archived)
+    messages.info(request, f"“{policy.name}” {'archived' if archived else 'restored'}.")
+    return redirect("policy-detail", pk=policy.pk)
 
 
 @login_required
@@ -147,19 +179,25 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def run_create(request: HttpRequest) -> HttpResponse:
-    team = _writable_team_or_403(request.user)
+    team = access.writable_team(request)
     initial = {"policy": request.GET.get("policy")} if request.GET.get("policy") else None
     form = RunForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
-        run = actions.queue_run(
-            team=team,
-            user=request.user,
-            policy=form.cleaned_data["policy"],
-            workload=form.cleaned_data["workload"],
-            epochs=form.cleaned_data["epochs"],
-            seed=form.cleaned_data["seed"],
-        )
-        return redirect("run-detail", pk=run.pk)
+        if limited := _rate_limited(request):
+            return limited
+        try:
+            run = actions.queue_run(
+                team=team,
+                user=request.user,
+                policy=form.cleaned_data["policy"],
+                workload=form.cleaned_data["workload"],
+                epochs=form.cleaned_data["epochs"],
+                seed=form.cleaned_data["seed"],
+            )
+        except actions.QuotaExceeded as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            return redirect("run-detail", pk=run.pk)
     return render(request, "dashboard/run_form.html", {"form": form}, status=400 if request.method == "POST" else 200)
 
 
@@ -177,8 +215,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     run = access.get_run_for_user(request.user, pk)
-    if not access.can_write(request.user, run.team):
-        raise PermissionDenied("Viewers cannot cancel runs.")
+    if not access.can_cancel_run(request.user, run):
+        raise PermissionDenied("Members cancel their own runs; team admins cancel anyone's.")
     if actions.cancel_run(run):
         messages.info(request, f"Run {run.pk} cancelled.")
     return redirect("run-detail", pk=run.pk)
@@ -222,13 +260,15 @@ def study_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def study_create(request: HttpRequest) -> HttpResponse:
-    team = _writable_team_or_403(request.user)
+    team = access.writable_team(request)
     form = StudyForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         target = data.get("target_accuracy")
         if target is None:
             target = get_workload(data["workload"]).target_accuracy
+        if limited := _rate_limited(request):
+            return limited
         try:
             study = actions.create_study(
                 team=team,
@@ -242,6 +282,8 @@ def study_create(request: HttpRequest) -> HttpResponse:
                 target_accuracy=target,
                 lr_scales=data["lr_scales"],
             )
+        except actions.QuotaExceeded as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         except schedules.SpecError as exc:
             form.add_error(
                 "robustness",

@@ -35,12 +35,25 @@ class PolicySerializer(serializers.ModelSerializer):
     spec = SpecField()
     kind = serializers.CharField(read_only=True)
     team = serializers.CharField(source="team.name", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Policy
-        fields = ["id", "name", "description", "spec", "kind", "team", "created_by", "created_at", "updated_at"]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "spec",
+            "kind",
+            "team",
+            "created_by",
+            "published",
+            "published_at",
+            "archived",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "published", "published_at", "archived", "created_at", "updated_at"]
 
     def validate_name(self, value: str) -> str:
         value = value.strip()
@@ -58,8 +71,9 @@ class RunCreateSerializer(serializers.Serializer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        request = self.context["request"]
-        self.fields["policy"].queryset = access.usable_policies(request.user)
+        request = self.context.get("request")  # absent when the schema generator builds it
+        if request is not None:
+            self.fields["policy"].queryset = access.usable_policies(request.user)
         self.fields["workload"].choices = _workload_names()
 
     def validate_epochs(self, value: int) -> int:
@@ -103,7 +117,9 @@ class StudyCreateSerializer(serializers.Serializer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["policies"].child_relation.queryset = access.usable_policies(self.context["request"].user)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["policies"].child_relation.queryset = access.usable_policies(request.user)
         self.fields["workload"].choices = _workload_names()
 
     def validate_policies(self, value):
@@ -159,6 +175,15 @@ class CompareQuerySerializer(serializers.Serializer):
         if not data.get("study") and not data.get("runs"):
             raise serializers.ValidationError({"study": ["Give a study or a list of runs."]})
         return data
+
+
+class PolicyFilterSerializer(serializers.Serializer):
+    published = serializers.BooleanField(required=False, allow_null=True, default=None)
+    archived = serializers.BooleanField(required=False, allow_null=True, default=None)
+    kind = serializers.CharField(required=False, max_length=30)
+
+    def validate(self, data):
+        return {key: value for key, value in data.items() if value is not None}
 
 
 class RunFilterSerializer(serializers.Serializer):

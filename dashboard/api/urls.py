@@ -1,15 +1,22 @@
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
 from dashboard.api import views
 
 urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("token/", obtain_auth_token, name="api-token"),
     path("workloads/", views.workloads, name="api-workloads"),
     path("kinds/", views.kinds, name="api-kinds"),
     path("schedules/preview/", views.schedule_preview, name="api-schedule-preview"),
     path("policies/", views.policies, name="api-policies"),
     path("policies/<int:pk>/", views.policy_detail, name="api-policy-detail"),
+    path("policies/<int:pk>/publish/", views.policy_publish, name="api-policy-publish"),
+    path("policies/<int:pk>/unpublish/", views.policy_unpublish, name="api-policy-unpublish"),
+    path("teams/", views.teams, name="api-teams"),
     path("runs/", views.runs, name="api-runs"),
     path("runs/<int:pk>/", views.run_detail, name="api-run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="api-run-cancel"),

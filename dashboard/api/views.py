@@ -1,48 +1,90 @@
-"""The JSON API. Reads go through `access`, writes through `actions`."""
+"""The JSON API. Reads go through `access`, writes through `actions`.
+
+Every endpoint answers errors in one format (see `errors.py`). New objects go
+to the current team: the `X-Arena-Team` header (a team slug), else the
+session's team, else the user's first team.
+"""
 
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dashboard import access, actions, compare, exports, leaderboard, presenters
+from dashboard import access, actions, compare, exports, leaderboard, presenters, ratelimit
 from dashboard import studies as studies_module
+from dashboard.api import schemas
 from dashboard.api.serializers import (
     CompareQuerySerializer,
     LeaderboardQuerySerializer,
+    PolicyFilterSerializer,
     PolicySerializer,
     PreviewSerializer,
     RunCreateSerializer,
     RunFilterSerializer,
     StudyCreateSerializer,
 )
+from dashboard.models import Membership
 from dashboard.presenters import epoch_rows, run_state
 from trainer import schedules
 from trainer.workloads import get_workload, list_workloads
 
-
-def _writable_team(user):
-    team = access.current_team(user)
-    if team is None:
-        raise PermissionDenied("You need a member role in a team to do this.")
-    return team
+TEAM_HEADER = OpenApiParameter(
+    "X-Arena-Team", str, OpenApiParameter.HEADER, required=False, description="the team (slug) to act for"
+)
+ERRORS = {400: schemas.ErrorSerializer, 403: schemas.ErrorSerializer, 404: schemas.ErrorSerializer}
 
 
+def _throttle(request: Request) -> None:
+    allowed, retry = ratelimit.allow(request.user)
+    if not allowed:
+        raise Throttled(wait=retry, detail="Too many new runs: slow down.")
+
+
+def _quota_error(exc: actions.QuotaExceeded) -> ValidationError:
+    return ValidationError({exc.field: [exc.message]})
+
+
+@extend_schema(responses={200: schemas.TeamSerializer(many=True)})
+@api_view(["GET"])
+def teams(request: Request) -> Response:
+    current = access.current_team(request)
+    memberships = Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
+    return Response(
+        [
+            {
+                "slug": m.team.slug,
+                "name": m.team.name,
+                "role": m.role,
+                "current": m.team == current,
+                "max_active_runs": m.team.max_active_runs,
+                "max_epochs_per_run": m.team.max_epochs_per_run,
+                "max_runs_per_study": m.team.max_runs_per_study,
+            }
+            for m in memberships
+        ]
+    )
+
+
+@extend_schema(responses={200: schemas.WorkloadSerializer(many=True)})
 @api_view(["GET"])
 def workloads(request: Request) -> Response:
     return Response(list_workloads())
 
 
+@extend_schema(responses={200: schemas.KindSerializer(many=True)})
 @api_view(["GET"])
 def kinds(request: Request) -> Response:
     return Response(schedules.catalog())
 
 
+@extend_schema(request=PreviewSerializer, responses={200: schemas.CurveSerializer, 400: schemas.ErrorSerializer})
 @api_view(["POST"])
 def schedule_preview(request: Request) -> Response:
     serializer = PreviewSerializer(data=request.data)
@@ -57,10 +99,19 @@ def schedule_preview(request: Request) -> Response:
     return Response({"spec": data["spec"], "epochs": data["epochs"], **curve})
 
 
+@extend_schema(
+    methods=["GET"],
+    parameters=[PolicyFilterSerializer],
+    operation_id="policies_list",
+    responses={200: schemas.page_of(PolicySerializer, "PolicyPage"), 400: schemas.ErrorSerializer},
+)
+@extend_schema(
+    methods=["POST"], parameters=[TEAM_HEADER], request=PolicySerializer, responses={201: PolicySerializer, **ERRORS}
+)
 @api_view(["GET", "POST"])
 def policies(request: Request) -> Response:
     if request.method == "POST":
-        team = _writable_team(request.user)
+        team = access.writable_team(request)
         serializer = PolicySerializer(data=request.data, context={"team": team})
         serializer.is_valid(raise_exception=True)
         policy = actions.create_policy(
@@ -71,24 +122,69 @@ def policies(request: Request) -> Response:
             spec=serializer.validated_data["spec"],
         )
         return Response(PolicySerializer(policy).data, status=status.HTTP_201_CREATED)
-    queryset = access.policies_for(request.user).select_related("team", "created_by").order_by("name")
+    filters = PolicyFilterSerializer(data=request.query_params)
+    filters.is_valid(raise_exception=True)
+    queryset = access.visible_policies(request.user).select_related("team", "created_by").order_by("name")
+    if "published" in filters.validated_data:
+        queryset = queryset.filter(published=filters.validated_data["published"])
+    if "archived" in filters.validated_data:
+        queryset = queryset.filter(archived=filters.validated_data["archived"])
+    if filters.validated_data.get("kind"):
+        queryset = queryset.filter(spec__kind=filters.validated_data["kind"])
     paginator = LimitOffsetPagination()
     page = paginator.paginate_queryset(queryset, request)
     return paginator.get_paginated_response(PolicySerializer(page, many=True).data)
 
 
+@extend_schema(responses={200: PolicySerializer, 404: schemas.ErrorSerializer})
 @api_view(["GET"])
 def policy_detail(request: Request, pk: int) -> Response:
     return Response(PolicySerializer(access.get_policy_for_user(request.user, pk)).data)
 
 
+@extend_schema(
+    request=None, responses={200: PolicySerializer, 403: schemas.ErrorSerializer, 404: schemas.ErrorSerializer}
+)
+@api_view(["POST"])
+def policy_publish(request: Request, pk: int) -> Response:
+    policy = access.get_policy_for_user(request.user, pk)
+    access.team_admin_or_403(request.user, policy.team)
+    return Response(PolicySerializer(actions.publish_policy(policy)).data)
+
+
+@extend_schema(
+    request=None, responses={200: PolicySerializer, 403: schemas.ErrorSerializer, 404: schemas.ErrorSerializer}
+)
+@api_view(["POST"])
+def policy_unpublish(request: Request, pk: int) -> Response:
+    policy = access.get_policy_for_user(request.user, pk)
+    access.team_admin_or_403(request.user, policy.team)
+    return Response(PolicySerializer(actions.unpublish_policy(policy)).data)
+
+
+@extend_schema(
+    methods=["GET"],
+    operation_id="runs_list",
+    parameters=[RunFilterSerializer],
+    responses={200: schemas.RunPageSerializer, 400: schemas.ErrorSerializer},
+)
+@extend_schema(
+    methods=["POST"],
+    parameters=[TEAM_HEADER],
+    request=RunCreateSerializer,
+    responses={201: schemas.RunStateSerializer, 429: schemas.ErrorSerializer, **ERRORS},
+)
 @api_view(["GET", "POST"])
 def runs(request: Request) -> Response:
     if request.method == "POST":
-        team = _writable_team(request.user)
+        team = access.writable_team(request)
         serializer = RunCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        run = actions.queue_run(team=team, user=request.user, **serializer.validated_data)
+        _throttle(request)
+        try:
+            run = actions.queue_run(team=team, user=request.user, **serializer.validated_data)
+        except actions.QuotaExceeded as exc:
+            raise _quota_error(exc) from None
         return Response(run_state(run), status=status.HTTP_201_CREATED)
     filters = RunFilterSerializer(data=request.query_params)
     filters.is_valid(raise_exception=True)
@@ -98,17 +194,19 @@ def runs(request: Request) -> Response:
     return paginator.get_paginated_response([run_state(run) for run in page])
 
 
+@extend_schema(responses={200: schemas.RunDetailSerializer, 404: schemas.ErrorSerializer})
 @api_view(["GET"])
 def run_detail(request: Request, pk: int) -> Response:
     run = access.get_run_for_user(request.user, pk)
     return Response({**run_state(run), "epoch_metrics": epoch_rows(run)})
 
 
+@extend_schema(request=None, responses={200: schemas.RunStateSerializer, 409: schemas.ErrorSerializer, **ERRORS})
 @api_view(["POST"])
 def run_cancel(request: Request, pk: int) -> Response:
     run = access.get_run_for_user(request.user, pk)
-    if not access.can_write(request.user, run.team):
-        raise PermissionDenied("Viewers cannot cancel runs.")
+    if not access.can_cancel_run(request.user, run):
+        raise PermissionDenied("Members cancel their own runs; team admins cancel anyone's.")
     if not actions.cancel_run(run):
         return Response({"detail": f"Run {run.pk} is already {run.status}."}, status=status.HTTP_409_CONFLICT)
     run.refresh_from_db()
@@ -130,12 +228,24 @@ def _board(request: Request) -> tuple[dict, str]:
     return data, params["format"]
 
 
+@extend_schema(
+    parameters=[LeaderboardQuerySerializer],
+    responses={200: schemas.LeaderboardSerializer, 400: schemas.ErrorSerializer},
+)
 @api_view(["GET"])
 def leaderboard_view(request: Request) -> Response:
     data, _ = _board(request)
     return Response(data)
 
 
+@extend_schema(
+    parameters=[LeaderboardQuerySerializer],
+    responses={
+        (200, "text/csv"): OpenApiTypes.STR,
+        (200, "application/json"): OpenApiTypes.OBJECT,
+        400: schemas.ErrorSerializer,
+    },
+)
 @api_view(["GET"])
 def leaderboard_export(request: Request) -> HttpResponse:
     data, fmt = _board(request)
@@ -145,13 +255,21 @@ def leaderboard_export(request: Request) -> HttpResponse:
     return exports.json_response(data, f"{name}.json")
 
 
+@extend_schema(methods=["GET"], operation_id="studies_list", responses={200: schemas.StudyPageSerializer})
+@extend_schema(
+    methods=["POST"],
+    parameters=[TEAM_HEADER],
+    request=StudyCreateSerializer,
+    responses={201: schemas.StudyStateSerializer, 429: schemas.ErrorSerializer, **ERRORS},
+)
 @api_view(["GET", "POST"])
 def studies(request: Request) -> Response:
     if request.method == "POST":
-        team = _writable_team(request.user)
+        team = access.writable_team(request)
         serializer = StudyCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        _throttle(request)
         target = data.get("target_accuracy")
         if target is None:
             target = get_workload(data["workload"]).target_accuracy
@@ -168,23 +286,29 @@ def studies(request: Request) -> Response:
                 target_accuracy=target,
                 lr_scales=data.get("lr_scales"),
             )
+        except actions.QuotaExceeded as exc:
+            raise _quota_error(exc) from None
         except schedules.SpecError as exc:
-            raise ValidationError(
-                {"lr_scales": [f"{path}: {'; '.join(m)}" for path, m in exc.errors.items()]}
-            ) from None
+            problems = [f"{path}: {'; '.join(m)}" for path, m in exc.errors.items()]
+            raise ValidationError({"lr_scales": problems}) from None
         return Response(presenters.study_state(study), status=status.HTTP_201_CREATED)
-    queryset = access.studies_for(request.user).prefetch_related("policies")
+    queryset = access.studies_for(request.user).select_related("team").prefetch_related("policies")
     paginator = LimitOffsetPagination()
     page = paginator.paginate_queryset(queryset, request)
     return paginator.get_paginated_response([presenters.study_state(s) for s in page])
 
 
+@extend_schema(responses={200: schemas.StudyDetailSerializer, 404: schemas.ErrorSerializer})
 @api_view(["GET"])
 def study_detail(request: Request, pk: int) -> Response:
     study = access.get_study_for_user(request.user, pk)
     return Response({**presenters.study_state(study), "progress": studies_module.progress(study)})
 
 
+@extend_schema(
+    parameters=[OpenApiParameter("format", str, enum=["json", "csv"], required=False)],
+    responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT, **ERRORS},
+)
 @api_view(["GET"])
 def study_export(request: Request, pk: int) -> HttpResponse:
     study = access.get_study_for_user(request.user, pk)
@@ -197,6 +321,7 @@ def study_export(request: Request, pk: int) -> HttpResponse:
     return exports.json_response(exports.study_document(study), f"{name}.json")
 
 
+@extend_schema(parameters=[CompareQuerySerializer], responses={200: schemas.CompareSerializer, **ERRORS})
 @api_view(["GET"])
 def compare_view(request: Request) -> Response:
     query = CompareQuerySerializer(data=request.query_params)

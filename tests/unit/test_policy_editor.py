@@ -28,7 +28,7 @@ def post_piecewise(client, stages, boundaries="10", **extra):
 def test_a_composite_is_built_from_its_stages_and_boundaries(client, cast):
     client.force_login(cast.bob)
     response = post_piecewise(client, STAGES)
-    policy = Policy.objects.get()
+    policy = Policy.objects.get(team__slug="vision")
     assert response.status_code == 302
     assert policy.spec["kind"] == "PIECEWISE" and policy.spec["boundaries"] == [10]
     assert [s["kind"] for s in policy.spec["stages"]] == ["SIN", "FIX"]
@@ -40,14 +40,14 @@ def test_a_bad_stage_value_is_reported_with_its_stage_and_field(client, cast):
     errors = response.context["form"].errors
     assert response.status_code == 400
     assert any("1.k0" in message for message in errors["PIECEWISE__stages"])
-    assert not Policy.objects.exists()
+    assert not Policy.objects.filter(team__slug="vision").exists()
 
 
 def test_a_composite_needs_one_stage_more_than_boundaries(client, cast):
     client.force_login(cast.bob)
     response = post_piecewise(client, STAGES, boundaries="10, 20")
     assert response.status_code == 400
-    assert not Policy.objects.exists()
+    assert not Policy.objects.filter(team__slug="vision").exists()
 
 
 def test_stage_json_that_is_not_json_is_a_field_error(client, cast):
@@ -66,7 +66,7 @@ def test_a_policy_measured_in_iterations_keeps_its_unit(client, cast):
         reverse("policy-create"),
         {"name": "it", "kind": "STEP", "unit": "iteration", "STEP__k0": "0.1", "STEP__gamma": "0.5", "STEP__l": "500"},
     )
-    assert Policy.objects.get().spec["unit"] == "iteration"
+    assert Policy.objects.get(team__slug="vision").spec["unit"] == "iteration"
 
 
 def test_duplicating_prefills_the_form_with_the_copy(client, cast, step_policy):

@@ -1,0 +1,141 @@
+"""Response shapes for the OpenAPI schema (drf-spectacular). The API builds its
+responses with the presenters; these serializers only describe them."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class WorkloadSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    num_classes = serializers.IntegerField()
+    batch_size = serializers.IntegerField()
+    default_epochs = serializers.IntegerField()
+    target_accuracy = serializers.FloatField()
+    optimizer = serializers.DictField()
+
+
+class CurveSerializer(serializers.Serializer):
+    spec = serializers.DictField()
+    epochs = serializers.FloatField()
+    t = serializers.ListField(child=serializers.FloatField())
+    lr = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    unit = serializers.CharField()
+    assumption = serializers.CharField(required=False, allow_null=True)
+
+
+class RunStateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed", "diverged", "cancelled"])
+    workload = serializers.CharField()
+    policy = serializers.IntegerField()
+    policy_name = serializers.CharField()
+    policy_spec = serializers.DictField()
+    epochs = serializers.IntegerField()
+    seed = serializers.IntegerField()
+    study = serializers.IntegerField(allow_null=True)
+    lr_scale = serializers.FloatField()
+    target_accuracy = serializers.FloatField(allow_null=True)
+    epochs_done = serializers.IntegerField()
+    device = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    summary = serializers.DictField()
+
+
+class RunDetailSerializer(RunStateSerializer):
+    epoch_metrics = serializers.ListField(child=serializers.DictField())
+
+
+class RunPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = RunStateSerializer(many=True)
+
+
+class StudyStateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    team = serializers.CharField()
+    workload = serializers.CharField()
+    epochs = serializers.IntegerField()
+    seeds = serializers.ListField(child=serializers.IntegerField())
+    target_accuracy = serializers.FloatField()
+    lr_scales = serializers.ListField(child=serializers.FloatField())
+    policies = serializers.ListField(child=serializers.DictField())
+    created_at = serializers.DateTimeField()
+
+
+class StudyDetailSerializer(StudyStateSerializer):
+    progress = serializers.DictField()
+
+
+class StudyPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = StudyStateSerializer(many=True)
+
+
+class LeaderboardSerializer(serializers.Serializer):
+    workload = serializers.CharField()
+    epochs = serializers.IntegerField(allow_null=True)
+    budgets = serializers.ListField(child=serializers.IntegerField())
+    view = serializers.CharField()
+    rank = serializers.CharField()
+    weights = serializers.DictField(child=serializers.FloatField())
+    rows = serializers.ListField(child=serializers.DictField())
+    pareto = serializers.ListField(child=serializers.IntegerField())
+
+
+class CompareSerializer(serializers.Serializer):
+    x = serializers.CharField()
+    series = serializers.ListField(child=serializers.DictField())
+    downsampled = serializers.BooleanField()
+    max_points = serializers.IntegerField()
+
+
+class TeamSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    role = serializers.CharField()
+    current = serializers.BooleanField()
+    max_active_runs = serializers.IntegerField()
+    max_epochs_per_run = serializers.IntegerField()
+    max_runs_per_study = serializers.IntegerField()
+
+
+class KindSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    group = serializers.CharField()
+    description = serializers.CharField()
+    formula = serializers.CharField(allow_blank=True)
+    units = serializers.ListField(child=serializers.CharField())
+    default_unit = serializers.CharField()
+    params = serializers.ListField(child=serializers.DictField())
+
+
+def page_of(item_serializer, name: str):
+    """A LimitOffsetPagination page of `item_serializer` items, for the schema."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item_serializer(many=True),
+        },
+    )

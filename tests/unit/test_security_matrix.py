@@ -1,0 +1,191 @@
+"""Every role against every page, API endpoint and websocket that touches a team's data.
+
+Roles: the team's admin (alice), a member (bob), a viewer (carol), an outsider
+(oscar, admin of another team) and an anonymous visitor. Outsiders get 404 for
+private objects, never 403; viewers cannot write; anonymous visitors are sent
+to the login page (pages) or get 401 (API). Each cell is its own test.
+"""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from rest_framework.authtoken.models import Token
+
+from dashboard.models import Policy, Run, Study
+
+ROLES = ["alice", "bob", "carol", "oscar", "anonymous"]
+
+
+@pytest.fixture
+def world(cast):
+    policy = Policy.objects.create(team=cast.team, name="P", spec={"kind": "FIX", "k0": 0.1}, created_by=cast.alice)
+    study = Study.objects.create(
+        team=cast.team, name="S", workload="digits-mlp", epochs=2, seeds=[0], target_accuracy=0.9
+    )
+    study.policies.set([policy])
+    run = Run.objects.create(
+        team=cast.team,
+        policy=policy,
+        policy_spec=policy.spec,
+        workload="digits-mlp",
+        epochs=2,
+        created_by=cast.bob,
+        study=study,
+    )
+    return {"P": policy.pk, "R": run.pk, "S": study.pk, "team": cast.team.slug}
+
+
+# (name, method, path, data, {role: expected status})
+PAGES = [
+    ("policy page", "get", "/policies/{P}/", None, [200, 200, 200, 404, 302]),
+    ("policy edit form", "get", "/policies/{P}/edit/", None, [200, 200, 403, 404, 302]),
+    ("publish a policy", "post", "/policies/{P}/publish/", {}, [302, 403, 403, 404, 302]),
+    ("archive a policy", "post", "/policies/{P}/archive/", {}, [302, 302, 403, 404, 302]),
+    ("duplicate a policy", "get", "/policies/new/?from={P}", None, [200, 200, 403, 404, 302]),
+    ("run page", "get", "/runs/{R}/", None, [200, 200, 200, 404, 302]),
+    ("cancel a run", "post", "/runs/{R}/cancel/", {}, [302, 302, 403, 404, 302]),
+    (
+        "queue a run",
+        "post",
+        "/runs/new/",
+        {"policy": "{P}", "workload": "digits-mlp", "epochs": 1, "seed": 0},
+        [302, 302, 403, 400, 302],
+    ),
+    ("study page", "get", "/studies/{S}/", None, [200, 200, 200, 404, 302]),
+    ("compare a study", "get", "/compare/?study={S}", None, [200, 200, 200, 404, 302]),
+    ("team page", "get", "/teams/{team}/", None, [200, 200, 200, 404, 302]),
+    (
+        "invite to the team",
+        "post",
+        "/teams/{team}/",
+        {"action": "invite", "role": "member", "days": 7, "max_uses": 1},
+        [302, 403, 403, 404, 302],
+    ),
+    ("admin: runs", "get", "/admin/dashboard/run/", None, [302, 302, 302, 302, 302]),
+]
+
+API = [
+    ("policy", "get", "/api/policies/{P}/", None, [200, 200, 200, 404, 401]),
+    ("publish", "post", "/api/policies/{P}/publish/", {}, [200, 403, 403, 404, 401]),
+    ("unpublish", "post", "/api/policies/{P}/unpublish/", {}, [200, 403, 403, 404, 401]),
+    ("run", "get", "/api/runs/{R}/", None, [200, 200, 200, 404, 401]),
+    ("cancel", "post", "/api/runs/{R}/cancel/", {}, [200, 200, 403, 404, 401]),
+    (
+        "queue a run",
+        "post",
+        "/api/runs/",
+        {"policy": "{P}", "workload": "digits-mlp", "epochs": 1},
+        [201, 201, 403, 400, 401],
+    ),
+    (
+        "queue a study",
+        "post",
+        "/api/studies/",
+        {"name": "x", "policies": ["{P}"], "workload": "digits-mlp", "seeds": [0], "epochs": 1},
+        [201, 201, 403, 400, 401],
+    ),
+    ("study", "get", "/api/studies/{S}/", None, [200, 200, 200, 404, 401]),
+    ("study export", "get", "/api/studies/{S}/export/", None, [200, 200, 200, 404, 401]),
+    ("compare", "get", "/api/compare/?study={S}", None, [200, 200, 200, 404, 401]),
+    ("compare runs", "get", "/api/compare/?runs={R}", None, [200, 200, 200, 200, 401]),  # filtered, see below
+    ("leaderboard", "get", "/api/leaderboard/?workload=digits-mlp", None, [200, 200, 200, 200, 401]),
+]
+
+
+def fill(template, world):
+    if isinstance(template, str):
+        value = template.format(**world)
+        return int(value) if template.startswith("{") and template.endswith("}") and value.isdigit() else value
+    if isinstance(template, dict):
+        return {k: fill(v, world) for k, v in template.items()}
+    if isinstance(template, list):
+        return [fill(v, world) for v in template]
+    return template
+
+
+def cells(table):
+    for name, method, path, data, expected in table:
+        for role, status in zip(ROLES, expected, strict=True):
+            yield pytest.param(method, path, data, role, status, id=f"{name}-{role}")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method, path, data, role, status", list(cells(PAGES)))
+def test_pages(client, cast, world, django_capture_on_commit_callbacks, method, path, data, role, status):
+    if role != "anonymous":
+        client.force_login(getattr(cast, role))
+    with django_capture_on_commit_callbacks(execute=False):
+        response = getattr(client, method)(fill(path, world), fill(data, world))
+    assert response.status_code == status
+    if status == 302 and role == "anonymous":
+        assert "/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method, path, data, role, status", list(cells(API)))
+def test_api(api_client, cast, world, django_capture_on_commit_callbacks, method, path, data, role, status):
+    if role != "anonymous":
+        api_client.force_authenticate(getattr(cast, role))
+    with django_capture_on_commit_callbacks(execute=False):
+        response = getattr(api_client, method)(fill(path, world), fill(data, world), format="json")
+    assert response.status_code == status, response.content[:300]
+
+
+@pytest.mark.django_db
+def test_an_outsider_sees_nothing_of_the_team_in_lists(api_client, cast, world):
+    api_client.force_authenticate(cast.oscar)
+    assert api_client.get("/api/compare/", {"runs": world["R"]}).json()["series"] == []
+    assert api_client.get("/api/runs/").json()["count"] == 0
+    assert api_client.get("/api/studies/").json()["count"] == 0
+    assert world["P"] not in [p["id"] for p in api_client.get("/api/policies/").json()["results"]]
+
+
+@pytest.mark.django_db
+def test_viewers_cannot_write_anything_through_the_api(api_client, cast, world):
+    api_client.force_authenticate(cast.carol)
+    assert (
+        api_client.post("/api/policies/", {"name": "v", "spec": {"kind": "FIX", "k0": 0.1}}, format="json").status_code
+        == 403
+    )
+    assert not Policy.objects.filter(name="v").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "role, connects", [("alice", True), ("bob", True), ("carol", True), ("oscar", False), ("anonymous", False)]
+)
+@pytest.mark.parametrize("kind", ["runs", "studies"])
+async def test_websockets(cast, world, role, connects, kind):
+    from dashboard.asgi import application
+
+    headers = [(b"origin", b"http://localhost")]
+    if role != "anonymous":
+        key = await database_sync_to_async(lambda: Token.objects.create(user=getattr(cast, role)).key)()
+        headers = [(b"authorization", f"Token {key}".encode())]
+    target = world["R"] if kind == "runs" else world["S"]
+    ws = WebsocketCommunicator(application, f"/ws/{kind}/{target}/", headers=headers)
+    connected, code = await ws.connect()
+    assert connected is connects
+    if connected:
+        await ws.disconnect()
+    else:
+        assert code == (4401 if role == "anonymous" else 4404)
+
+
+@pytest.mark.django_db
+def test_a_staff_team_admin_sees_only_their_teams_runs_in_the_admin(client, cast, world):
+    other = Policy.objects.create(team=cast.other_team, name="O", spec={"kind": "FIX", "k0": 0.1})
+    Run.objects.create(team=cast.other_team, policy=other, policy_spec=other.spec, workload="digits-mlp", epochs=1)
+    cast.alice.is_staff = True
+    cast.alice.save()
+    from django.contrib.auth.models import Permission
+
+    cast.alice.user_permissions.add(*Permission.objects.filter(codename__in=["view_run", "change_run"]))
+    client.force_login(cast.alice)
+    response = client.get("/admin/dashboard/run/")
+    assert response.status_code == 200
+    shown = {run.team_id for run in response.context["cl"].result_list}
+    assert shown == {cast.team.pk}
