@@ -131,7 +131,13 @@ DATA_DIR = env_str("DATA_DIR") or str(default_data_dir())
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        "CONFIG": {
+            # channels-redis waits on BZPOPMIN for 5 s; redis-py 8 times out socket reads
+            # after 5 s by default, which kills idle consumers. Read for longer than that.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+            "capacity": 1000,
+            "expiry": 60,
+        },
     }
 }
 

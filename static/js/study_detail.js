@@ -52,7 +52,12 @@
   redrawChart();
   arena.openSocket("/ws/studies/" + study.id + "/", {
     onMessage: function (msg) {
-      if (msg.type === "cell") {
+      if (msg.type === "progress") {  // on every (re)connect: the grid as the database has it
+        var changed = msg.cells.some(function (c) { return !cells[c.run] || cells[c.run].status !== c.status; });
+        msg.cells.forEach(function (c) { cells[c.run] = c; });
+        render();
+        if (changed) { redrawSoon(); }
+      } else if (msg.type === "cell") {
         var before = cells[msg.cell.run];
         cells[msg.cell.run] = Object.assign({}, before || {}, msg.cell);
         render();
