@@ -6,6 +6,7 @@ import json
 import pickle
 import subprocess
 import sys
+from itertools import groupby
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ LRBENCH = (
     "FIX STEP NSTEP EXP INV POLY SIG TRI TRI2 TRIEXP DTRI DTRI2 DTRIEXP SIN SIN2 SINEXP DSIN DSIN2 DSINEXP "
     "COS COS2 COSEXP UPCOS UPCOS2 UPCOSEXP RSW RSW2 RSWEXP SINRSW SINRSW2 SINRSWEXP COSRSW COSRSW2 COSRSWEXP"
 ).split()
-GROUP_ORDER = ["fixed", "decaying", "cyclic", "restarts", "composite", "research", "adaptive"]
+GROUP_ORDER = ["fixed", "decaying", "cyclic", "restarts", "composite", "adaptive", "research"]
 PARAM_KEYS = {"name", "type", "min", "min_inclusive", "max", "max_inclusive", "default", "help", "required", "unit"}
 
 
@@ -33,9 +34,16 @@ def test_the_catalog_has_all_34_lrbench_kinds_and_the_project_kinds():
 
 def test_the_catalog_is_json_and_in_group_order():
     decls = json.loads(json.dumps(catalog()))
-    groups = [GROUP_ORDER.index(d["group"]) for d in decls]
-    assert groups == sorted(groups)
-    assert [d["kind"] for d in decls][:3] == ["FIX", "STEP", "NSTEP"]
+    assert [group for group, _ in groupby(d["group"] for d in decls)] == GROUP_ORDER  # each group once, in order
+    kinds = [d["kind"] for d in decls]
+    assert kinds[:3] == ["FIX", "STEP", "NSTEP"]
+    assert kinds.index("PIECEWISE") < kinds.index("PLATEAU") < kinds.index("SWITCH") < kinds.index("EXPGROW")
+    assert list(KINDS) == kinds
+
+
+def test_the_catalog_says_which_kinds_are_adaptive():
+    adaptive = {d["kind"] for d in catalog() if d["adaptive"]}
+    assert adaptive == {d["kind"] for d in catalog() if d["group"] == "adaptive"} == {"PLATEAU", "SWITCH"}
 
 
 def test_every_declared_parameter_says_what_a_form_needs():

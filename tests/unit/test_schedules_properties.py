@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import random
 
 import pytest
@@ -11,9 +13,10 @@ from hypothesis import strategies as st
 from trainer.schedules import KINDS, SpecError, build
 from trainer.schedules.params import Param
 
-SIMPLE = [k for k, d in KINDS.items() if d.group not in ("composite", "research")]
+SIMPLE = [k for k, d in KINDS.items() if d.group not in ("composite", "research", "adaptive")]
+ADAPTIVE = [k for k, d in KINDS.items() if d.adaptive]
 CYCLIC = [k for k, d in KINDS.items() if d.group in ("cyclic", "restarts") and k != "ONECYCLE"]
-MUST_BE_POSITIVE = ["FIX", "STEP", "NSTEP", "EXP", "INV", "SIG", "ONECYCLE", "EXPGROW", "TEXP"]
+MUST_BE_POSITIVE = ["FIX", "STEP", "NSTEP", "EXP", "INV", "SIG", "ONECYCLE", "EXPGROW", "TEXP", "PLATEAU"]
 PROPERTY = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Research kinds: LR·wd must stay small (alpha real), and tables short enough for a test.
@@ -54,6 +57,8 @@ def kind_spec(kind: str) -> st.SearchStrategy[dict]:
         return piecewise_specs()
     if kind == "TEXP":
         return texp_specs()
+    if kind == "SWITCH":
+        return switch_specs()
     fields = {p.name: param_strategy(kind, p) for p in KINDS[kind].params}
     return st.fixed_dictionaries(fields).map(lambda d: {"kind": kind, **d})
 
@@ -68,6 +73,20 @@ def piecewise_specs() -> st.SearchStrategy[dict]:
         lambda b: st.lists(simple_specs(), min_size=len(b) + 1, max_size=len(b) + 1).map(
             lambda stages: {"kind": "PIECEWISE", "boundaries": b, "stages": stages}
         )
+    )
+
+
+def largest_lr_first(stages: list[dict]) -> list[dict]:
+    return sorted(stages, key=lambda stage: -build(stage).bounds[1])
+
+
+def switch_specs() -> st.SearchStrategy[dict]:
+    stages = st.lists(simple_specs(), min_size=2, max_size=4).map(largest_lr_first)
+    others = {
+        p.name: param_strategy("SWITCH", p) for p in KINDS["SWITCH"].params if p.name not in ("policies", "initial")
+    }
+    return st.tuples(stages, st.fixed_dictionaries(others), st.integers(0, 3)).map(
+        lambda drawn: {"kind": "SWITCH", "policies": drawn[0], "initial": drawn[2] % len(drawn[0]), **drawn[1]}
     )
 
 
@@ -172,3 +191,47 @@ def test_every_kind_gives_the_same_values_in_any_query_order(kind, data):
     shuffled = {i: policy(ts[i]) for i in order}
     rebuilt = build(policy.spec)
     assert [shuffled[i] for i in range(len(ts))] == forward == [rebuilt(t) for t in ts]
+
+
+# Adaptive kinds: the same properties hold for any observed state.
+
+metric_values = st.none() | st.sampled_from([0.5, 0.4, 1.0]) | st.floats(-10.0, 10.0)  # repeats make plateaus
+
+
+def observed(kind: str, data: st.DataObject):
+    """A policy of ``kind`` that has observed a random metric history, with short waits so that it moves."""
+    spec = data.draw(kind_spec(kind))
+    spec.update(patience=data.draw(st.integers(0, 3)), cooldown=data.draw(st.integers(0, 3)))
+    policy = built(spec)
+    history = data.draw(st.lists(metric_values, max_size=60))
+    total = len(history) + data.draw(st.integers(1, 30))
+    for epoch, value in enumerate(history, start=1):
+        policy.observe(epoch, dict.fromkeys(("test_loss", "test_acc", "train_loss", "train_acc"), value), total)
+    return policy, len(history)
+
+
+@pytest.mark.parametrize("kind", ADAPTIVE)
+@PROPERTY
+@given(data=st.data())
+def test_adaptive_kinds_stay_finite_and_in_their_range_after_observing(kind, data):
+    policy, epochs = observed(kind, data)
+    low, high = policy.bounds
+    for t in data.draw(times) + [float(e) for e in range(epochs + 1)]:
+        lr = policy(t)
+        assert math.isfinite(lr) and within(lr, low, high)
+        assert lr > 0.0 or kind != "PLATEAU"
+
+
+@pytest.mark.parametrize("kind", ADAPTIVE)
+@PROPERTY
+@given(data=st.data())
+def test_adaptive_kinds_answer_any_query_order_for_a_fixed_observed_state(kind, data):
+    policy, epochs = observed(kind, data)
+    ts = data.draw(times) + [e + 0.5 for e in range(epochs)]
+    forward = [policy(t) for t in ts]
+    order = list(range(len(ts)))
+    random.Random(data.draw(st.integers(0, 2**32))).shuffle(order)
+    shuffled = {i: policy(ts[i]) for i in order}
+    restored = build(policy.spec)
+    restored.load_state_dict(json.loads(json.dumps(policy.state_dict())))
+    assert [shuffled[i] for i in range(len(ts))] == forward == [restored(t) for t in ts]

@@ -28,9 +28,14 @@ def _piecewise(s: dict, unit: str) -> LRFn:
     return lr_at
 
 
-def _bounds(s: dict) -> tuple[float, float]:
-    ranges = [lr_bounds(stage) for stage in s["stages"]]
+def stages_bounds(stages: list[dict]) -> tuple[float, float]:
+    """The LR range of a policy that only ever runs one of ``stages``."""
+    ranges = [lr_bounds(stage) for stage in stages]
     return (min(low for low, _ in ranges), max(high for _, high in ranges))
+
+
+def _bounds(s: dict) -> tuple[float, float]:
+    return stages_bounds(s["stages"])
 
 
 def _check(s: dict, bag: ErrorBag, path: str, unit: str) -> None:
@@ -41,18 +46,33 @@ def _check(s: dict, bag: ErrorBag, path: str, unit: str) -> None:
         bag.add(join(path, "stages"), f"needs {expected} stages (one more than boundaries), got {len(s['stages'])}")
 
 
-register(KindDecl(
-    "PIECEWISE", "Piecewise", "composite",
-    "a different policy between each pair of boundaries; each stage's clock restarts at its boundary",
-    "stage i+1 (t - b_i) for b_i <= t < b_(i+1)",
-    (
-        boundaries("boundaries", "absolute positions where the next stage starts", [10.0],
-                   allow_zero=False, max_len=MAX_STAGES - 1),
-        Param(
-            "stages", "spec_list", "policies, one more than boundaries; stage i+1 is evaluated at t - b_i",
-            default=[{"kind": "SIN", "k0": 1.0, "k1": 6.0, "l": 5.0}, {"kind": "FIX", "k0": 0.5}],
-            min_len=1, max_len=MAX_STAGES,
+register(
+    KindDecl(
+        "PIECEWISE",
+        "Piecewise",
+        "composite",
+        "a different policy between each pair of boundaries; each stage's clock restarts at its boundary",
+        "stage i+1 (t - b_i) for b_i <= t < b_(i+1)",
+        (
+            boundaries(
+                "boundaries",
+                "absolute positions where the next stage starts",
+                [10.0],
+                allow_zero=False,
+                max_len=MAX_STAGES - 1,
+            ),
+            Param(
+                "stages",
+                "spec_list",
+                "policies, one more than boundaries; stage i+1 is evaluated at t - b_i",
+                default=[{"kind": "SIN", "k0": 1.0, "k1": 6.0, "l": 5.0}, {"kind": "FIX", "k0": 0.5}],
+                min_len=1,
+                max_len=MAX_STAGES,
+            ),
         ),
-    ),
-    _piecewise, _bounds, check=_check, composite=True,
-))
+        _piecewise,
+        _bounds,
+        check=_check,
+        composite=True,
+    )
+)

@@ -1,7 +1,14 @@
-"""Sampled curves for previews: the LR over [0, epochs], t always in epochs."""
+"""Sampled curves for previews: the LR over [0, epochs], t always in epochs.
+
+An adaptive policy's LR depends on the metric training reports, which a
+preview does not have: it is simulated under a stated assumption (the metric
+improves over the first PLATEAU_SHARE of the window and never after), returned
+in words as "assumption".
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .errors import ErrorBag, SpecError
@@ -11,13 +18,15 @@ from .policy import Policy, build
 MAX_EPOCHS = 100_000.0
 MAX_POINTS = 20_000
 MAX_STEPS_PER_EPOCH = 10_000_000
+PLATEAU_SHARE = 0.2  # early enough that the window shows a few plateaus
 
 
 def curve(spec: Any, epochs: float, points: int = 500, steps_per_epoch: int | None = None) -> dict[str, Any]:
     """{"t": [...], "lr": [...], "unit": "epoch"}: ``points`` samples, both ends included.
 
     For a policy in iterations ``steps_per_epoch`` is required: the policy is
-    evaluated at t·steps_per_epoch.
+    evaluated at t·steps_per_epoch. For an adaptive policy the result also has
+    "assumption": the simulated metric, in words (the caller's policy is not touched).
     """
     bag = ErrorBag()
     policy = _policy(spec, bag)
@@ -31,7 +40,14 @@ def curve(spec: Any, epochs: float, points: int = 500, steps_per_epoch: int | No
     scale = per_epoch if policy.unit == "iteration" and per_epoch else 1
     ts = [span * k / (count - 1) for k in range(count)]
     ts[-1] = span
-    return {"t": ts, "lr": [policy(t * scale) for t in ts], "unit": "epoch"}
+    assumption = None
+    if policy.adaptive:
+        policy = build(policy.spec)  # a fresh state: the simulated metric must not reach a caller's policy
+        assumption = policy.assume_plateau(after=max(1, round(span * PLATEAU_SHARE)), total_epochs=math.ceil(span))
+    result: dict[str, Any] = {"t": ts, "lr": [policy(t * scale) for t in ts], "unit": "epoch"}
+    if assumption is not None:
+        result["assumption"] = assumption
+    return result
 
 
 def _policy(spec: Any, bag: ErrorBag) -> Policy | None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import ErrorBag
 from .params import Param
@@ -14,7 +14,24 @@ Maker = Callable[[dict[str, Any], str], LRFn]
 Bounds = Callable[[dict[str, Any]], tuple[float, float]]
 CrossCheck = Callable[[dict[str, Any], ErrorBag, str, str], None]
 
-GROUPS = ("fixed", "decaying", "cyclic", "restarts", "composite", "research", "adaptive")
+
+class Tracker(Protocol):
+    """The observed state of one adaptive policy and its LR as a function of t (see adaptive.py)."""
+
+    def lr(self, t: float) -> float: ...
+
+    def observe(self, epoch: int, metrics: Mapping[str, Any], total_epochs: int) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+    def assume_plateau(self, after: int, total_epochs: int) -> str: ...
+
+
+TrackerMaker = Callable[[dict[str, Any]], Tracker]
+
+GROUPS = ("fixed", "decaying", "cyclic", "restarts", "composite", "adaptive", "research")  # display order
 UNITS = ("epoch", "iteration")
 
 
@@ -27,7 +44,8 @@ class KindDecl:
     ``check(spec, bag, path, unit)`` adds cross-field problems (fields that
     failed their own checks are None in ``spec``). ``units[0]`` is the default
     unit. ``composite`` kinds hold nested specs and count towards the nesting
-    limit.
+    limit. ``tracker(spec)``, for adaptive kinds only, returns the state that
+    ``observe`` feeds; ``make`` then gives the LR before any observation.
     """
 
     kind: str
@@ -41,6 +59,11 @@ class KindDecl:
     units: tuple[str, ...] = UNITS
     check: CrossCheck | None = None
     composite: bool = False
+    tracker: TrackerMaker | None = None
+
+    @property
+    def adaptive(self) -> bool:
+        return self.tracker is not None
 
     @property
     def param_names(self) -> frozenset[str]:
@@ -55,6 +78,7 @@ class KindDecl:
             "formula": self.formula,
             "units": list(self.units),
             "default_unit": self.units[0],
+            "adaptive": self.adaptive,
             "params": [p.as_dict() for p in self.params],
         }
 

@@ -19,7 +19,9 @@ def as_lr_scheduler(
     """A scheduler that sets every param group's lr to policy.lr_at(i, steps_per_epoch).
 
     Call ``scheduler.step()`` after each ``optimizer.step()``; iteration i is
-    the scheduler's ``last_epoch`` (0 on creation).
+    the scheduler's ``last_epoch`` (0 on creation). For an adaptive policy call
+    ``scheduler.policy.observe(...)`` after each epoch; the state dict keeps
+    what it observed.
     """
     if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
         raise ValueError("steps_per_epoch must be a positive integer")
@@ -57,11 +59,17 @@ def _define_scheduler_class() -> type:
         def state_dict(self) -> dict[str, Any]:
             state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "policy")}
             state["spec"] = self.policy.spec
+            if self.policy.adaptive:
+                state["policy_state"] = self.policy.state_dict()
             return state
 
         def load_state_dict(self, state_dict: dict[str, Any]) -> None:
             state = dict(state_dict)
-            self.policy = build(state.pop("spec"))
+            policy = build(state.pop("spec"))
+            observed = state.pop("policy_state", None)
+            if observed is not None:
+                policy.load_state_dict(observed)
+            self.policy = policy
             self.__dict__.update(state)
 
     PolicyLR.__module__ = __name__

@@ -30,6 +30,9 @@ def normalize(spec: Any, bag: ErrorBag, path: str, depth: int, parent_unit: str 
     decl = _decl(spec, bag, path)
     if decl is None:
         return None
+    if decl.adaptive and depth > 0:
+        bag.add(join(path, "kind"), f"{decl.kind} adapts to training metrics; it cannot be nested in another policy")
+        return None
     if decl.composite and depth >= MAX_DEPTH:
         bag.add(join(path, "kind"), f"composite policies nest at most {MAX_DEPTH} levels deep")
         return None
