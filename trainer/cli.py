@@ -1,7 +1,9 @@
 """The command line: `python -m trainer train ...` and `python -m trainer workloads`.
 
-Bad input exits with status 2 and a message on stderr, never a traceback.
-With --json, stdout carries only JSON lines: one per epoch, then the result.
+Bad input exits with status 2 and a message on stderr naming the field, never
+a traceback; so does a data set that is missing and cannot be downloaded, and a
+checkpoint that another run wrote. With --json, stdout carries only JSON lines:
+one per epoch, then the result.
 """
 
 from __future__ import annotations
@@ -45,6 +47,28 @@ def _build_parser() -> argparse.ArgumentParser:
         "--data-dir", default=None, help="where data sets live (default: $DATA_DIR, else ../shared/datasets)"
     )
     train.add_argument("--json", action="store_true", help="print JSON lines only: one per epoch, then the result")
+    train.add_argument(
+        "--optimizer",
+        default=None,
+        help='override the workload\'s optimizer, as JSON, e.g. \'{"name": "adamw", "weight_decay": 0.01}\'',
+    )
+    train.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a workload option, e.g. --option depth=4 --option width=256 (see `workloads`); repeatable",
+    )
+    train.add_argument(
+        "--synthetic", action="store_true", help="train on random tensors of the data's shape (no data needed)"
+    )
+    train.add_argument("--compile", action="store_true", help="torch.compile the model")
+    train.add_argument(
+        "--checkpoint", default=None, metavar="PATH", help="write a checkpoint there after every epoch; resume from it"
+    )
+    train.add_argument("--no-resume", action="store_true", help="with --checkpoint: start afresh, overwriting it")
+    train.add_argument("--limit-train-batches", type=int, default=None, metavar="N", help="train N batches per epoch")
+    train.add_argument("--limit-test-batches", type=int, default=None, metavar="N", help="evaluate N batches only")
     train.set_defaults(command=_train)
 
     workloads = commands.add_parser("workloads", help="list the workloads")
@@ -62,24 +86,27 @@ def _workloads(args: argparse.Namespace) -> int:
         return 0
     for w in workloads:
         optimizer = w["optimizer"]
-        print(f"{w['name']:<14} {w['title']}")
+        print(f"{w['name']:<20} {w['title']}")
         print(
-            f"{'':<14} batch {w['batch_size']}, {w['default_epochs']} epochs by default, "
-            f"target {w['target_accuracy']:.0%}, SGD momentum {optimizer['momentum']}, "
+            f"{'':<20} batch {w['batch_size']}, {w['default_epochs']} epochs by default, "
+            f"target {w['target_accuracy']:.1%}, SGD momentum {optimizer['momentum']}, "
             f"weight decay {optimizer['weight_decay']}"
         )
+        for option in w["options"]:
+            about = f"{option['type']}, default {json.dumps(option['default'])}"
+            print(f"{'':<20} --option {option['name']}=... ({about}): {option['help']}")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
+    from trainer.checkpoint import CheckpointError
+    from trainer.data import DataUnavailable
     from trainer.engine import TrainConfig, train, validate
     from trainer.schedules import SpecError
     from trainer.workloads import UnknownWorkload, get_workload
 
-    try:
-        policy = json.loads(args.policy)
-    except json.JSONDecodeError as error:
-        raise BadInput(f"--policy is not valid JSON: {error}") from None
+    policy = _json_argument("--policy", args.policy)
+    optimizer = None if args.optimizer is None else _json_argument("--optimizer", args.optimizer)
     try:
         epochs = args.epochs if args.epochs is not None else get_workload(args.workload).default_epochs
         config = TrainConfig(
@@ -89,6 +116,14 @@ def _train(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
             data_dir=args.data_dir,
+            workload_options=_workload_options(args.option),
+            optimizer=optimizer,
+            synthetic=args.synthetic,
+            compile=args.compile,
+            checkpoint_path=args.checkpoint,
+            resume=not args.no_resume,
+            limit_train_batches=args.limit_train_batches,
+            limit_test_batches=args.limit_test_batches,
         )
         validate(config)
     except UnknownWorkload as error:
@@ -96,17 +131,42 @@ def _train(args: argparse.Namespace) -> int:
     except SpecError as error:
         fields = "\n".join(f"  {field}: {message}" for field, messages in error.errors.items() for message in messages)
         raise BadInput(f"invalid --policy:\n{fields}") from None
-    except ValueError as error:  # epochs or device
+    except ValueError as error:  # epochs, device, options, optimizer...: the message names the field
         raise BadInput(str(error)) from None
 
     report = _JsonLines() if args.json else _ProgressBar(config.epochs)
     with _ctrl_c_requests_stop() as stop_requested:
         try:
             result = train(config, on_epoch=report.epoch, should_stop=stop_requested)
+        except (DataUnavailable, CheckpointError) as error:
+            raise BadInput(str(error)) from None
         finally:
             report.close()
     report.result(result)
     return EXIT_CANCELLED if result["status"] == "cancelled" else 0
+
+
+def _json_argument(flag: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BadInput(f"{flag} is not valid JSON: {error}") from None
+
+
+def _workload_options(pairs: list[str]) -> dict[str, Any] | None:
+    """--option NAME=VALUE pairs as a dict; VALUE is read as JSON (4, 0.1, true), else kept as text."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise BadInput(f"--option must be NAME=VALUE, got {pair!r}")
+        if name in options:
+            raise BadInput(f"--option {name} is given twice")
+        try:
+            options[name] = json.loads(value)
+        except json.JSONDecodeError:
+            options[name] = value
+    return options or None
 
 
 class _JsonLines:
@@ -133,7 +193,7 @@ class _ProgressBar:
             lr=_fmt(metrics["lr_last"], ".4g"),
             refresh=False,
         )
-        self.bar.update(1)
+        self.bar.update(metrics["epoch"] - self.bar.n)  # a resumed run starts past 0
 
     def close(self) -> None:
         self.bar.close()

@@ -1,19 +1,26 @@
 """The training loop: one run of a workload under an LR policy.
 
-It reads top to bottom: validate, data onto the device, model, optimizer, then
-for each epoch train (the policy's LR written into the optimizer every
-iteration), evaluate, report. Data lives on the device and batches are index
-slices of it; losses and correct counts are summed in device tensors and read
-once per epoch, so no step waits for the host.
+It reads top to bottom: validate, data onto the device, model, optimizer (and,
+when resuming, their state from the checkpoint), then for each epoch train (the
+policy's LR written into the optimizer every iteration), evaluate, report, let
+an adaptive policy observe the epoch, checkpoint. Data lives on the device and
+batches are index slices of it (augmented there, batched, when the workload
+asks); losses and correct counts are summed in device tensors and read once per
+epoch, so no step waits for the host.
+
+On CUDA the forward pass runs under bf16 autocast and conv nets use the
+channels_last memory format (on the CPU too, where oneDNN is faster with it);
+`TrainConfig.compile` adds torch.compile.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,38 +28,94 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from trainer import checkpoint
+from trainer.data import Tensors, synthetic
 from trainer.metrics import lrbench_metrics
 from trainer.paths import default_data_dir
 from trainer.schedules import build
-from trainer.workloads import Workload, get_workload
+from trainer.workloads import Workload, get_workload, resolve_optimizer
 
 MAX_EPOCHS = 10_000
 STOP_CHECK_EVERY = 100  # iterations between should_stop() calls: a Python call, no device sync
 LR_TRACE_POINTS = 20  # per epoch: enough to draw the curve actually applied, small enough to stream
+CHECKPOINT_FORMAT = 1
 
 
 @dataclass
 class TrainConfig:
     workload: str
-    policy: dict  # the policy spec, as trainer.schedules.build takes it
+    # A policy spec (a dict, as trainer.schedules.build takes it), or a built policy:
+    # any object with lr_at(iteration, steps_per_epoch); optionally observe(epoch,
+    # metrics, total_epochs), state_dict() and load_state_dict(state).
+    policy: Any
     epochs: int
     seed: int = 0
     device: str = "auto"  # "auto": cuda if available, else cpu
     data_dir: str | None = None  # None: paths.default_data_dir()
+    workload_options: dict | None = None  # e.g. {"depth": 4, "width": 256}; None: the workload's defaults
+    optimizer: dict | None = None  # e.g. {"name": "adamw", "weight_decay": 0.01}; None: the workload's
+    synthetic: bool = False  # random tensors of the real data's shape instead of the data (tests, benchmarks)
+    compile: bool = False  # torch.compile the model
+    checkpoint_path: str | None = None  # written atomically after every epoch
+    resume: bool = True  # with checkpoint_path: continue from the checkpoint there, if there is one
+    limit_train_batches: int | None = None  # train at most this many batches per epoch (tests, benchmarks)
+    limit_test_batches: int | None = None  # evaluate on the first this many eval batches only
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A validated config's parts."""
+
+    workload: Workload
+    policy: Any
+    options: dict[str, Any]  # every workload option, defaults filled in
+    optimizer: dict[str, Any]  # {"name": ..., its settings}
 
 
 def validate(config: TrainConfig) -> tuple[Workload, Any]:
     """Check a config before any work: returns (workload, policy).
 
-    Raises UnknownWorkload, SpecError, or ValueError naming "epochs" or "device".
+    Raises UnknownWorkload, SpecError, or ValueError naming the field
+    ("epochs", "device", "workload_options.depth", "optimizer.momentum", ...).
     """
+    plan = _plan(config)
+    return plan.workload, plan.policy
+
+
+def _plan(config: TrainConfig) -> _Plan:
     workload = get_workload(config.workload)
-    policy = build(config.policy)
+    policy = _build_policy(config.policy)
     epochs = config.epochs
     if isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS:
         raise ValueError(f"epochs must be an integer from 1 to {MAX_EPOCHS}, got {epochs!r}")
+    if isinstance(config.seed, bool) or not isinstance(config.seed, int):
+        raise ValueError(f"seed must be an integer, got {config.seed!r}")
     resolve_device(config.device)
-    return workload, policy
+    for name in ("synthetic", "compile", "resume"):
+        if not isinstance(getattr(config, name), bool):
+            raise ValueError(f"{name} must be true or false, got {getattr(config, name)!r}")
+    for name in ("limit_train_batches", "limit_test_batches"):
+        limit = getattr(config, name)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"{name} must be a positive integer or None, got {limit!r}")
+    path = config.checkpoint_path
+    if path is not None and (not isinstance(path, str | os.PathLike) or not str(path)):
+        raise ValueError(f"checkpoint_path must be a file path or None, got {path!r}")
+    options = workload.resolve_options(config.workload_options)
+    optimizer = _optimizer_for(workload, _spec_of(policy), config.optimizer)
+    return _Plan(workload, policy, options, optimizer)
+
+
+def _build_policy(policy: Any) -> Any:
+    """A built policy as it is (anything with lr_at); a spec through trainer.schedules.build (SpecError)."""
+    if not isinstance(policy, Mapping) and callable(getattr(policy, "lr_at", None)):
+        return policy
+    return build(policy)
+
+
+def _spec_of(policy: Any) -> dict:
+    spec = getattr(policy, "spec", None)
+    return spec if isinstance(spec, dict) else {}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,41 +148,53 @@ def train(
     STOP_CHECK_EVERY iterations; True ends the run "cancelled", keeping the
     completed epochs. A non-finite training loss ends it "diverged" after that
     epoch has been evaluated and reported. Exceptions from on_epoch propagate.
+
+    With config.checkpoint_path, a checkpoint is written after every epoch (after
+    on_epoch returns), and a run whose checkpoint exists there continues from it
+    (unless config.resume is False): its earlier epochs are in the result but are
+    not reported to on_epoch again. CheckpointError (a ValueError) if that
+    checkpoint is unreadable or was written by a different run; trainer.data's
+    DataUnavailable if the data set is missing and cannot be downloaded.
     """
-    workload, policy = validate(config)
+    plan = _plan(config)
     device = resolve_device(config.device)
-    with _cpu_threads(workload.cpu_threads if device.type == "cpu" else None):
-        return _run(config, workload, policy, device, on_epoch, should_stop or (lambda: False))
+    with _cpu_threads(plan.workload.cpu_threads if device.type == "cpu" else None):
+        return _run(config, plan, device, on_epoch, should_stop or (lambda: False))
 
 
 def _run(
     config: TrainConfig,
-    workload: Workload,
-    policy: Any,
+    plan: _Plan,
     device: torch.device,
     on_epoch: Callable[[dict], None] | None,
     stop_requested: Callable[[], bool],
 ) -> dict:
+    workload, policy = plan.workload, plan.policy
     on_cuda = device.type == "cuda"
-    data_dir = Path(config.data_dir).expanduser() if config.data_dir else default_data_dir()
+    identity = _run_identity(config, plan)
+    checkpoint_path = Path(config.checkpoint_path).expanduser() if config.checkpoint_path else None
+    resumed = None
+    if checkpoint_path is not None and config.resume and checkpoint_path.exists():
+        resumed = _load_checkpoint(checkpoint_path, identity, config.epochs)
 
     torch.manual_seed(config.seed)  # the model's initialisation; seeds every CUDA device too
-    shuffle_rng = torch.Generator(device=device).manual_seed(config.seed)
+    shuffle_rng = torch.Generator(device=device).manual_seed(config.seed)  # data order and augmentation
 
     # Data: whole sets on the device, once.
-    x_train, y_train, x_test, y_test = (t.to(device) for t in workload.load_data(data_dir))
-    memory_format = torch.channels_last if on_cuda and workload.channels_last else torch.contiguous_format
-    if memory_format is torch.channels_last:
-        x_train = x_train.contiguous(memory_format=memory_format)
-        x_test = x_test.contiguous(memory_format=memory_format)
+    x_train, y_train, x_test, y_test = _load_data(config, workload, device)
     n_train = len(x_train)
     batch_size = workload.batch_size
     steps_per_epoch = math.ceil(n_train / batch_size)  # the last partial batch is kept
+    if config.limit_train_batches is not None:
+        steps_per_epoch = min(steps_per_epoch, config.limit_train_batches)
+    memory_format = torch.channels_last if workload.channels_last else torch.contiguous_format
 
     # Model and optimizer. bf16 autocast on CUDA; plain float32 on CPU.
-    model = workload.build_model().to(device, memory_format=memory_format)
-    sgd = _optimizer_settings(workload, policy.spec)
-    optimizer = torch.optim.SGD(model.parameters(), lr=policy.lr_at(0, steps_per_epoch), **sgd)
+    module = workload.create_model(plan.options).to(device, memory_format=memory_format)
+    model = torch.compile(module, dynamic=False) if config.compile else module
+    groups = workload.param_groups(module, plan.options)
+    optimizer = _build_optimizer(plan.optimizer, groups, lr=policy.lr_at(0, steps_per_epoch))
+    observe = getattr(policy, "observe", None)
 
     def autocast() -> torch.autocast:
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda)
@@ -128,8 +203,20 @@ def _run(
     status = "succeeded"
     diverged_epoch = None
     iteration = 0  # global, 0-based: the policy's clock
-    total_seconds = 0.0
-    for epoch in range(1, config.epochs + 1):
+    if resumed is not None:
+        module.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        if resumed["policy"] is not None:
+            policy.load_state_dict(resumed["policy"])
+        checkpoint.restore_rng_states(resumed["rng"], shuffle_rng)
+        epochs, iteration, diverged_epoch = resumed["epochs"], resumed["iteration"], resumed["diverged_epoch"]
+        if diverged_epoch is not None:
+            status = "diverged"
+    total_seconds = sum(e["seconds"] for e in epochs)
+
+    # A diverged run's checkpoint resumes as that run's result: nothing is left to train.
+    remaining = range(len(epochs) + 1, config.epochs + 1) if status != "diverged" else range(0)
+    for epoch in remaining:
         if stop_requested():
             status = "cancelled"
             break
@@ -139,18 +226,21 @@ def _run(
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
+        seen = 0
         lrs: list[float] = []
         order = torch.randperm(n_train, device=device, generator=shuffle_rng)
-        for start in range(0, n_train, batch_size):
+        for step in range(steps_per_epoch):
             lr = policy.lr_at(iteration, steps_per_epoch)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_scale"]
             lrs.append(lr)
 
-            batch = order[start : start + batch_size]
+            batch = order[step * batch_size : (step + 1) * batch_size]
             inputs, targets = x_train[batch], y_train[batch]
+            if workload.augment is not None:
+                inputs = workload.augment(inputs, shuffle_rng)
             with autocast():
-                logits = model(inputs)
+                logits = model(inputs.contiguous(memory_format=memory_format))
             loss = F.cross_entropy(logits.float(), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -158,6 +248,7 @@ def _run(
 
             loss_sum += loss.detach() * len(batch)  # non-finite from any bad step on
             correct += (logits.detach().argmax(dim=1) == targets).sum()
+            seen += len(batch)
             iteration += 1
             if iteration % STOP_CHECK_EVERY == 0 and stop_requested():
                 status = "cancelled"
@@ -165,11 +256,11 @@ def _run(
         if status == "cancelled":  # mid-epoch: the partial epoch is not reported
             total_seconds += time.perf_counter() - epoch_start
             break
-        train_loss = loss_sum.item() / n_train  # the epoch's one wait for the device
-        train_acc = correct.item() / n_train
+        train_loss = loss_sum.item() / seen  # the epoch's one wait for the device
+        train_acc = correct.item() / seen
         train_seconds = time.perf_counter() - epoch_start
 
-        test = _evaluate(model, x_test, y_test, workload.eval_batch_size, autocast)
+        test = _evaluate(model, x_test, y_test, workload.eval_batch_size, autocast, memory_format)
         seconds = time.perf_counter() - epoch_start
         total_seconds += seconds
 
@@ -189,15 +280,34 @@ def _run(
                 "lr_mean": math.fsum(lrs) / len(lrs),
                 "lr_trace": _lr_trace(lrs, epoch - 1, steps_per_epoch),
                 "seconds": seconds,
-                "samples_per_sec": n_train / train_seconds,
+                "samples_per_sec": seen / train_seconds,
                 "iterations": iteration,
             }
         )
         epochs.append(metrics)
+        if observe is not None:  # an adaptive policy: its next LRs may depend on this epoch
+            observe(epoch, metrics, config.epochs)
         if on_epoch is not None:
             on_epoch(metrics)
         if not math.isfinite(train_loss):
             status, diverged_epoch = "diverged", epoch
+        if checkpoint_path is not None:
+            checkpoint.save(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "run": identity,
+                    "epoch": epoch,
+                    "iteration": iteration,
+                    "epochs": epochs,
+                    "diverged_epoch": diverged_epoch,
+                    "model": module.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "policy": policy.state_dict() if hasattr(policy, "state_dict") else None,
+                    "rng": checkpoint.rng_states(shuffle_rng),
+                },
+                checkpoint_path,
+            )
+        if status == "diverged":
             break
 
     return {
@@ -207,11 +317,77 @@ def _run(
         if on_cuda
         else (platform.processor() or platform.machine() or "cpu"),
         "workload": workload.name,
-        "policy": policy.spec,
-        "optimizer": {"name": "sgd", **sgd},
+        "workload_options": plan.options,
+        "policy": getattr(policy, "spec", None),
+        "optimizer": plan.optimizer,
+        "synthetic": config.synthetic,
+        "resumed_from_epoch": resumed["epoch"] if resumed is not None else None,
         "epochs": epochs,
         "summary": _summarise(epochs, workload, iteration, total_seconds, diverged_epoch),
     }
+
+
+def _load_data(config: TrainConfig, workload: Workload, device: torch.device) -> Tensors:
+    """The run's four tensors on the device: the workload's data, or synthetic stand-ins of its shape.
+
+    Synthetic sets are no larger than the limits let a run use.
+    """
+    test_size = workload.test_size
+    if config.limit_test_batches is not None:
+        test_size = min(test_size, config.limit_test_batches * workload.eval_batch_size)
+    if config.synthetic:
+        train_size = workload.train_size
+        if config.limit_train_batches is not None:
+            train_size = min(train_size, config.limit_train_batches * workload.batch_size)
+        return synthetic(workload.input_shape, workload.num_classes, train_size, test_size, device)
+    data_dir = Path(config.data_dir).expanduser() if config.data_dir else default_data_dir()
+    x_train, y_train, x_test, y_test = (t.to(device) for t in workload.load_data(data_dir))
+    if config.limit_test_batches is not None:
+        x_test, y_test = x_test[:test_size], y_test[:test_size]
+    return x_train, y_train, x_test, y_test
+
+
+def _run_identity(config: TrainConfig, plan: _Plan) -> dict[str, Any]:
+    """What a checkpoint must share with the config that resumes it (epochs and device may differ)."""
+    return {
+        "workload": plan.workload.name,
+        "workload_options": plan.options,
+        "optimizer": plan.optimizer,
+        "policy": getattr(plan.policy, "spec", None) or type(plan.policy).__qualname__,
+        "seed": config.seed,
+        "synthetic": config.synthetic,
+        "limit_train_batches": config.limit_train_batches,
+        "limit_test_batches": config.limit_test_batches,
+    }
+
+
+def _load_checkpoint(path: Path, identity: dict[str, Any], epochs: int) -> dict[str, Any]:
+    state = checkpoint.load(path)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise checkpoint.CheckpointError(f"checkpoint_path: {path} has format {state.get('format')!r}, not 1")
+    for key, value in identity.items():
+        if state["run"].get(key) != value:
+            raise checkpoint.CheckpointError(
+                f"checkpoint_path: {path} was written by a different run: its {key} is "
+                f"{state['run'].get(key)!r}, this config's is {value!r}"
+            )
+    if state["epoch"] > epochs:
+        raise checkpoint.CheckpointError(
+            f"checkpoint_path: {path} already holds {state['epoch']} epochs, more than epochs={epochs}"
+        )
+    return state
+
+
+def _build_optimizer(settings: dict[str, Any], groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    """The torch optimizer for resolved settings; each group keeps its "lr_scale"."""
+    name = settings["name"]
+    kwargs = {k: v for k, v in settings.items() if k != "name"}
+    groups = [g for g in groups if g["params"]]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, **kwargs)
+    kwargs["betas"] = tuple(kwargs["betas"])
+    adam = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    return adam(groups, lr=lr, **kwargs)
 
 
 @contextlib.contextmanager
@@ -226,19 +402,30 @@ def _cpu_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _optimizer_settings(workload: Workload, spec: dict) -> dict[str, Any]:
-    """SGD settings: the workload's, except for policies that already stand in for weight decay.
+def _optimizer_for(workload: Workload, spec: dict, override: dict | None) -> dict[str, Any]:
+    """The optimizer to train with: the workload's, overridden field by field, then the policy's say.
 
     Li & Arora's conversions (EXPGROW, TEXP, EXPCOS, NOWD: their specs carry
     "wd" and "momentum") turn a run with weight decay into an LR schedule to be
-    trained without it, with the same momentum.
+    trained with SGD without it, with the same momentum.
     """
-    defaults = workload.optimizer
-    if defaults.name != "sgd":
-        raise ValueError(f"workload {workload.name!r}: unsupported optimizer {defaults.name!r}")
-    settings = {"momentum": defaults.momentum, "weight_decay": defaults.weight_decay, "nesterov": defaults.nesterov}
+    settings = resolve_optimizer(workload.optimizer, override)
     if "wd" in spec:
-        settings.update(weight_decay=0.0, momentum=spec.get("momentum", defaults.momentum))
+        if settings["name"] != "sgd":
+            raise ValueError(
+                f"optimizer.name: a {spec.get('kind')} policy stands in for SGD's weight decay; "
+                f"it cannot train with {settings['name']}"
+            )
+        settings.update(weight_decay=0.0, momentum=spec.get("momentum", settings["momentum"]))
+    return settings
+
+
+def _optimizer_settings(workload: Workload, spec: dict) -> dict[str, Any]:
+    """The workload's SGD settings under this policy spec: momentum, weight_decay, nesterov."""
+    settings = _optimizer_for(workload, spec, None)
+    name = settings.pop("name")
+    if name != "sgd":
+        raise ValueError(f"workload {workload.name!r}: unsupported optimizer {name!r}")
     return settings
 
 
@@ -249,10 +436,16 @@ def _evaluate(
     labels: torch.Tensor,
     batch_size: int,
     autocast: Callable[[], torch.autocast],
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> dict[str, float]:
     model.eval()
     with autocast():
-        logits = torch.cat([model(inputs[i : i + batch_size]).float() for i in range(0, len(inputs), batch_size)])
+        logits = torch.cat(
+            [
+                model(inputs[i : i + batch_size].contiguous(memory_format=memory_format)).float()
+                for i in range(0, len(inputs), batch_size)
+            ]
+        )
     loss = F.cross_entropy(logits, labels).item()
     return {"loss": loss, **lrbench_metrics(logits, labels)}
 

@@ -1,21 +1,25 @@
 """The workload registry: a data set, a model and optimizer defaults, under one name.
 
 Light on purpose: importing this module (and `list_workloads()`) needs no
-torch, so the web process can list workloads. Data is loaded and models are
-built only when a run calls `load_data` / `build_model`.
+torch, so the web process can list workloads and check options. Data is loaded
+and models are built only when a run calls `load_data` / `create_model`.
 
 To add a workload, write its loader in `data.py` and its model in `models.py`,
-then add a `Workload(...)` to `WORKLOADS` below.
+then add a `Workload(...)` to `WORKLOADS` below. A workload may declare options
+(`Option`): those marked `model=True` are passed to `build_model` as keyword
+arguments; `input_lr_scale` is read by `param_groups`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from trainer.data import Tensors
@@ -36,6 +40,61 @@ class OptimizerDefaults:
 
 
 @dataclass(frozen=True)
+class Option:
+    """One setting a workload takes, declared once: its check, default and help come from here."""
+
+    name: str
+    type: type  # int, float or bool
+    default: Any
+    low: float | None = None  # inclusive bounds, for int and float
+    high: float | None = None
+    low_open: bool = False  # True: the low bound itself is excluded
+    help: str = ""
+    model: bool = True  # True: a keyword argument of build_model
+
+    def check(self, value: Any) -> Any:
+        """The value as this option's type; ValueError naming the option otherwise."""
+        where = f"workload_options.{self.name}"
+        if self.type is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"{where} must be true or false, got {value!r}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{where} must be {self._describe()}, got {value!r}")
+        if self.type is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(f"{where} must be {self._describe()}, got {value!r}")
+            value = int(value)
+        else:
+            value = float(value)
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and value > self.high
+        if not math.isfinite(value) or too_low or too_high:
+            raise ValueError(f"{where} must be {self._describe()}, got {value!r}")
+        return value
+
+    def _describe(self) -> str:
+        kind = "an integer" if self.type is int else "a number"
+        left = "(" if self.low_open else "["
+        return f"{kind} in {left}{_number(self.low)}, {_number(self.high)}]"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type.__name__,
+            "default": self.default,
+            "low": self.low,
+            "high": self.high,
+            "low_open": self.low_open,
+            "help": self.help,
+        }
+
+
+def _number(value: float | None) -> str:
+    return "inf" if value is None else f"{value:g}"
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str
     title: str
@@ -46,10 +105,58 @@ class Workload:
     target_accuracy: float  # a fraction in [0, 1]; epochs_to_target counts up to it
     optimizer: OptimizerDefaults
     load_data: Callable[[Path], Tensors] = field(repr=False)  # data_dir -> (x_train, y_train, x_test, y_test)
-    build_model: Callable[[], nn.Module] = field(repr=False)
-    channels_last: bool = False  # conv nets: channels_last memory format on CUDA
+    build_model: Callable[..., nn.Module] = field(repr=False)  # keyword arguments: the model options
+    channels_last: bool = False  # conv nets: channels_last memory format (faster on CUDA and on CPU)
     cpu_threads: int | None = None  # intra-op threads on CPU; None: torch's default
     eval_batch_size: int = 1000
+    # The real data's shape, for synthetic stand-ins: one sample's input shape, and the set sizes.
+    input_shape: tuple[int, ...] = ()
+    train_size: int = 0
+    test_size: int = 0
+    options: tuple[Option, ...] = ()
+    # A batched training-time transform (inputs, generator on their device) -> inputs; None: none.
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = field(default=None, repr=False)
+
+    def resolve_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Every option's value: the given ones checked, the others their defaults.
+
+        Raises ValueError naming the option: an unknown name, a wrong type or an out-of-range value.
+        """
+        given = {} if given is None else given
+        if not isinstance(given, Mapping):
+            raise ValueError(f"workload_options must be an object of option names to values, got {given!r}")
+        declared = {o.name: o for o in self.options}
+        unknown = [name for name in given if name not in declared]
+        if unknown:
+            valid = f"valid options: {', '.join(declared)}" if declared else "it takes no options"
+            raise ValueError(f"workload_options.{unknown[0]}: unknown option of {self.name!r}; {valid}")
+        return {
+            name: option.check(given[name]) if name in given else option.default for name, option in declared.items()
+        }
+
+    def create_model(self, options: Mapping[str, Any] | None = None) -> nn.Module:
+        """The model, built with the model options (checked; defaults for the others)."""
+        resolved = self.resolve_options(options)
+        return self.build_model(**{o.name: resolved[o.name] for o in self.options if o.model})
+
+    def param_groups(self, model: nn.Module, options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The optimizer's parameter groups: each has "params" and "lr_scale", the policy's LR multiplier.
+
+        Parameters that do not require grad (fixed by an option) are left out.
+        With input_lr_scale, the input layer (the first module that holds
+        parameters) gets its own group at that scale.
+        """
+        resolved = self.resolve_options(options)
+        scale = resolved.get("input_lr_scale", 1.0)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        if scale == 1.0:
+            return [{"params": trainable, "lr_scale": 1.0}]
+        input_layer = next(m for m in model.modules() if next(m.parameters(recurse=False), None) is not None)
+        first = {id(p) for p in input_layer.parameters(recurse=False)}
+        return [
+            {"params": [p for p in trainable if id(p) in first], "lr_scale": scale},
+            {"params": [p for p in trainable if id(p) not in first], "lr_scale": 1.0},
+        ]
 
     def summary(self) -> dict[str, Any]:
         """A JSON-serialisable description; loads nothing."""
@@ -62,7 +169,114 @@ class Workload:
             "default_epochs": self.default_epochs,
             "target_accuracy": self.target_accuracy,
             "optimizer": asdict(self.optimizer),
+            "input_shape": list(self.input_shape),
+            "train_size": self.train_size,
+            "test_size": self.test_size,
+            "options": [o.summary() for o in self.options],
         }
+
+
+# Optimizers. The LR always comes from the policy; these are the other settings.
+OPTIMIZER_SETTINGS = {
+    "sgd": ("momentum", "weight_decay", "nesterov"),
+    "adam": ("betas", "eps", "weight_decay"),
+    "adamw": ("betas", "eps", "weight_decay"),
+}
+# Defaults of an optimizer other than the workload's own: PyTorch's.
+OPTIMIZER_DEFAULTS = {
+    "sgd": {"momentum": 0.0, "weight_decay": 0.0, "nesterov": False},
+    "adam": {"betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0},
+    "adamw": {"betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01},
+}
+
+
+def resolve_optimizer(defaults: OptimizerDefaults, override: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The optimizer to train with: {"name": ..., its settings}.
+
+    `override` (e.g. {"name": "adamw", "weight_decay": 0.01}) replaces the
+    workload's defaults field by field; the fields it leaves out come from the
+    workload when it names the workload's optimizer, else from PyTorch's
+    defaults. Raises ValueError naming the field ("optimizer.momentum", ...).
+    """
+    override = {} if override is None else override
+    if not isinstance(override, Mapping):
+        raise ValueError(f"optimizer must be an object such as {{'name': 'adamw'}}, got {override!r}")
+    name = override.get("name", defaults.name)
+    if name not in OPTIMIZER_SETTINGS:
+        raise ValueError(f"optimizer.name must be one of {', '.join(OPTIMIZER_SETTINGS)}, got {name!r}")
+    if name == defaults.name:
+        settings = {k: v for k, v in asdict(defaults).items() if k in OPTIMIZER_SETTINGS[name]}
+    else:
+        settings = dict(OPTIMIZER_DEFAULTS[name])
+    for key, value in override.items():
+        if key == "name":
+            continue
+        if key not in OPTIMIZER_SETTINGS[name]:
+            hint = "; the LR comes from the policy" if key == "lr" else ""
+            raise ValueError(
+                f"optimizer.{key} is not a setting of {name}; valid: {', '.join(OPTIMIZER_SETTINGS[name])}{hint}"
+            )
+        settings[key] = _OPTIMIZER_CHECKS[key](f"optimizer.{key}", value)
+    if settings.get("nesterov") and settings["momentum"] == 0:
+        raise ValueError("optimizer.nesterov needs optimizer.momentum > 0")
+    return {"name": name, **settings}
+
+
+def _fraction(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ValueError(f"{where} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _weight_decay(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"{where} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _eps(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise ValueError(f"{where} must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _flag(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
+def _betas(where: str, value: Any) -> list[float]:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"{where} must be a pair [beta1, beta2] of numbers in [0, 1), got {value!r}")
+    return [_fraction(f"{where}[{i}]", beta) for i, beta in enumerate(value)]
+
+
+_OPTIMIZER_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "momentum": _fraction,
+    "weight_decay": _weight_decay,
+    "nesterov": _flag,
+    "eps": _eps,
+    "betas": _betas,
+}
+
+
+# Options shared by the MLP workloads (Iyer et al.'s networks).
+def _mlp_options(depth: int, width: int) -> tuple[Option, ...]:
+    return (
+        Option("depth", int, depth, low=1, high=64, help="hidden layers"),
+        Option("width", int, width, low=1, high=4096, help="units per hidden layer"),
+        Option(
+            "input_lr_scale",
+            float,
+            1.0,
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            help="the input layer's LR is the policy's times this (Iyer et al. train it at a smaller LR)",
+            model=False,
+        ),
+    )
 
 
 # Loaders and factories import torch only when called (see the module docstring).
@@ -90,6 +304,71 @@ def _mnist_model() -> nn.Module:
     return lenet()
 
 
+def _mnist1d_data(data_dir: Path) -> Tensors:
+    from trainer.data import load_mnist1d
+
+    return load_mnist1d()  # generated: data_dir is not needed
+
+
+def _mnist1d_model(depth: int = 2, width: int = 100) -> nn.Module:
+    from trainer.models import mlp
+
+    return mlp(40, depth, width, 10)
+
+
+def _mnist_mlp_model(depth: int = 4, width: int = 256) -> nn.Module:
+    from trainer.models import mlp
+
+    return mlp(28 * 28, depth, width, 10)
+
+
+def _gauss2_data(data_dir: Path) -> Tensors:
+    from trainer.data import load_two_gaussians
+
+    return load_two_gaussians()  # generated: data_dir is not needed
+
+
+def _gauss2_model(depth: int = 4, width: int = 256) -> nn.Module:
+    from trainer.data import GAUSS2_DIM
+    from trainer.models import mlp
+
+    return mlp(GAUSS2_DIM, depth, width, 2)
+
+
+def _cifar10_data(data_dir: Path) -> Tensors:
+    from trainer.data import load_cifar10
+
+    return load_cifar10(data_dir)
+
+
+def _cifar10_augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    from trainer.data import CIFAR10_BLACK, random_crop_flip
+
+    return random_crop_flip(images, generator, padding=4, fill=CIFAR10_BLACK)
+
+
+def _cnn3_model() -> nn.Module:
+    from trainer.models import cnn3
+
+    return cnn3()
+
+
+def _resnet20_model() -> nn.Module:
+    from trainer.models import resnet20
+
+    return resnet20()
+
+
+def _preresnet32_model(fix_bn: bool = False, fix_last: bool = False) -> nn.Module:
+    from trainer.models import preresnet32
+
+    return preresnet32(fix_bn=fix_bn, fix_last=fix_last)
+
+
+# Tiny matrices: on CPU, threads cost more in synchronisation than they save
+# (on a busy CPU two threads ran digits-mlp 20x slower than one).
+SMALL_NET_THREADS = 1
+
 DIGITS_MLP = Workload(
     name="digits-mlp",
     title="Digits 8x8, MLP",
@@ -104,9 +383,10 @@ DIGITS_MLP = Workload(
     optimizer=OptimizerDefaults(momentum=0.9, weight_decay=5e-4),
     load_data=_digits_data,
     build_model=_digits_model,
-    # Its matrices are tiny: threads cost more in synchronisation than they save,
-    # and on a busy CPU two threads ran 20x slower than one.
-    cpu_threads=1,
+    cpu_threads=SMALL_NET_THREADS,
+    input_shape=(64,),
+    train_size=1437,
+    test_size=360,
 )
 
 MNIST_LENET = Workload(
@@ -125,9 +405,153 @@ MNIST_LENET = Workload(
     load_data=_mnist_data,
     build_model=_mnist_model,
     channels_last=True,
+    input_shape=(1, 28, 28),
+    train_size=60_000,
+    test_size=10_000,
 )
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (DIGITS_MLP, MNIST_LENET)}
+MNIST1D_MLP = Workload(
+    name="mnist1d-mlp",
+    title="MNIST-1D, MLP",
+    description=(
+        "MNIST-1D (Greydanus 2020): 4,000 train / 1,000 test procedurally generated 1-D digit "
+        "signals of length 40, harder than MNIST for an MLP; a ReLU MLP 40-100-100-10 "
+        "(depth and width are options). Seconds per epoch on a CPU."
+    ),
+    num_classes=10,
+    batch_size=100,  # MNIST-1D's reference setting: 40 iterations per epoch
+    default_epochs=50,
+    target_accuracy=0.60,  # its MLP baseline reaches about 68%
+    optimizer=OptimizerDefaults(momentum=0.9, weight_decay=0.0),
+    load_data=_mnist1d_data,
+    build_model=_mnist1d_model,
+    cpu_threads=SMALL_NET_THREADS,
+    input_shape=(40,),
+    train_size=4000,
+    test_size=1000,
+    options=_mlp_options(depth=2, width=100),
+)
+
+MNIST_MLP = Workload(
+    name="mnist-mlp",
+    title="MNIST, deep MLP",
+    description=(
+        "MNIST with Iyer et al.'s constant-width fully connected ReLU network (Kaiming-normal "
+        "init, batch 128, plain SGD), of chosen depth and width, the input layer optionally "
+        "at a smaller LR; target 92.5%, their threshold for the maximal initial LR."
+    ),
+    num_classes=10,
+    batch_size=128,  # Iyer et al.'s setting
+    default_epochs=10,  # their epoch budget e
+    target_accuracy=0.925,
+    optimizer=OptimizerDefaults(momentum=0.0, weight_decay=0.0),  # plain SGD, as in the paper
+    load_data=_mnist_data,
+    build_model=_mnist_mlp_model,
+    input_shape=(1, 28, 28),
+    train_size=60_000,
+    test_size=10_000,
+    options=_mlp_options(depth=4, width=256),
+)
+
+GAUSS2_MLP = Workload(
+    name="gauss2-mlp",
+    title="Two Gaussians, deep MLP",
+    description=(
+        "Iyer et al.'s binary task: two Gaussians N(±mu, I) in 100 dimensions, 9,000 train + "
+        "1,000 validation samples per class, means 3.29 apart so that the best possible accuracy "
+        "is 95%; a constant-width ReLU MLP of chosen depth and width. Target 90%."
+    ),
+    num_classes=2,
+    batch_size=128,
+    default_epochs=10,
+    target_accuracy=0.90,
+    optimizer=OptimizerDefaults(momentum=0.0, weight_decay=0.0),
+    load_data=_gauss2_data,
+    build_model=_gauss2_model,
+    cpu_threads=SMALL_NET_THREADS,
+    eval_batch_size=2000,
+    input_shape=(100,),
+    train_size=18_000,
+    test_size=2_000,
+    options=_mlp_options(depth=4, width=256),
+)
+
+_CIFAR10 = {
+    "num_classes": 10,
+    "load_data": _cifar10_data,
+    "channels_last": True,
+    "input_shape": (3, 32, 32),
+    "train_size": 50_000,
+    "test_size": 10_000,
+    "augment": _cifar10_augment,  # random crop (4-pixel padding) and horizontal flip
+    "eval_batch_size": 500,  # plenty for a GPU; and a CPU evaluates a ResNet no faster in larger batches
+}
+
+CIFAR10_CNN3 = Workload(
+    name="cifar10-cnn3",
+    title="CIFAR-10, CNN3",
+    description=(
+        "CIFAR-10 (50,000 train / 10,000 test 32x32 colour images, random crop and flip) with "
+        "LRBench's CNN3: three 5x5 conv layers of 32, 32, 64 channels with pooling and local "
+        "response normalisation, then fc 10 (Caffe's cifar10_full); batch 100."
+    ),
+    batch_size=100,  # LRBench's setting
+    default_epochs=60,
+    target_accuracy=0.80,
+    optimizer=OptimizerDefaults(momentum=0.9, weight_decay=4e-3),  # cifar10_full's solver
+    build_model=_cnn3_model,
+    **_CIFAR10,
+)
+
+CIFAR10_RESNET20 = Workload(
+    name="cifar10-resnet20",
+    title="CIFAR-10, ResNet-20",
+    description=(
+        "CIFAR-10 with He et al.'s ResNet-20 (0.27M parameters, batch norm, identity shortcuts), "
+        "random crop and flip, batch 128, SGD momentum 0.9, weight decay 1e-4; the paper trains "
+        "164 epochs to 91.25%."
+    ),
+    batch_size=128,
+    default_epochs=164,
+    target_accuracy=0.90,
+    optimizer=OptimizerDefaults(momentum=0.9, weight_decay=1e-4),
+    build_model=_resnet20_model,
+    **_CIFAR10,
+)
+
+CIFAR10_PRERESNET32 = Workload(
+    name="cifar10-preresnet32",
+    title="CIFAR-10, PreResNet-32",
+    description=(
+        "CIFAR-10 with the pre-activation ResNet-32 of Li & Arora's exponential-LR experiments "
+        "(0.46M parameters), batch 128, SGD momentum 0.9, weight decay 5e-4. Options fix the "
+        "batch norms' scale and bias and the last layer, which makes the loss scale-invariant."
+    ),
+    batch_size=128,
+    default_epochs=200,
+    target_accuracy=0.92,
+    optimizer=OptimizerDefaults(momentum=0.9, weight_decay=5e-4),
+    build_model=_preresnet32_model,
+    options=(
+        Option("fix_bn", bool, False, help="hold every batch norm's scale at 1 and bias at 0"),
+        Option("fix_last", bool, False, help="hold the last layer at its random initialisation"),
+    ),
+    **_CIFAR10,
+)
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        DIGITS_MLP,
+        MNIST_LENET,
+        MNIST1D_MLP,
+        MNIST_MLP,
+        GAUSS2_MLP,
+        CIFAR10_CNN3,
+        CIFAR10_RESNET20,
+        CIFAR10_PRERESNET32,
+    )
+}
 
 
 def get_workload(name: str) -> Workload:
