@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -215,26 +217,52 @@ def create_study(
     return study
 
 
-def start_run(run_id: int, *, device: str = "") -> Run | None:
-    """Mark a queued run as running; None when it is no longer ours to start.
+def checkpoint_path(run_id: int) -> Path:
+    return Path(settings.CHECKPOINT_DIR) / f"run-{run_id}.pt"
 
-    A run found already 'running' was taken by a worker that died (the broker
-    redelivered it): it starts again from its first epoch.
+
+def start_run(run_id: int, *, worker: str = "") -> Run | None:
+    """Mark a queued run as running on `worker`; None when it is not ours to start.
+
+    Only queued runs start. A message redelivered for a run that is already
+    running or finished is ignored: a worker that died hands its runs back
+    through `recover_runs` when it restarts, and they resume from their
+    checkpoints.
     """
     with transaction.atomic():
         run = Run.objects.select_for_update().select_related("policy").filter(pk=run_id).first()
-        if run is None or run.is_finished:
+        if run is None or run.status != Run.Status.QUEUED:
             return None
-        if run.status == Run.Status.RUNNING:
-            log.warning("run %s was redelivered after a worker loss; restarting it", run_id)
-            EpochMetric.objects.filter(run=run).delete()
         run.status = Run.Status.RUNNING
-        run.started_at = timezone.now()
-        run.device = device
-        run.epochs_done = 0
-        run.save(update_fields=["status", "started_at", "device", "epochs_done"])
+        run.started_at = run.started_at or timezone.now()
+        run.worker = worker[:200]
+        run.save(update_fields=["status", "started_at", "worker"])
         _broadcast_state(run)
     return run
+
+
+def recover_runs(worker: str) -> list[int]:
+    """Put back in the queue the runs a worker of this name was training when it died.
+
+    Called when a worker starts: they resume from their last checkpoint.
+    """
+    from dashboard.tasks import train_run
+
+    with transaction.atomic():
+        runs = list(Run.objects.select_for_update().filter(status=Run.Status.RUNNING, worker=worker))
+        for run in runs:
+            run.status = Run.Status.QUEUED
+            run.save(update_fields=["status"])
+            _broadcast_state(run)
+        run_ids = [run.pk for run in runs]
+        transaction.on_commit(lambda: [train_run.delay(run_id) for run_id in run_ids])
+    if run_ids:
+        log.warning("worker %s restarted: requeued runs %s to resume from their checkpoints", worker, run_ids)
+    return run_ids
+
+
+def _drop_checkpoint(run_id: int) -> None:
+    checkpoint_path(run_id).unlink(missing_ok=True)
 
 
 def record_epoch(run: Run, metrics: dict) -> EpochMetric:
@@ -259,7 +287,7 @@ def record_epoch(run: Run, metrics: dict) -> EpochMetric:
 
 def finish_run(run: Run, result: dict) -> Run:
     """Store the engine's result and summary on the run row."""
-    summary = _clean(result.get("summary") or {})
+    summary = _clean({**(result.get("summary") or {}), "resumed_from_epoch": result.get("resumed_from_epoch")})
     status = {
         "succeeded": Run.Status.SUCCEEDED,
         "diverged": Run.Status.DIVERGED,
@@ -287,6 +315,7 @@ def finish_run(run: Run, result: dict) -> Run:
         if result.get("device_name"):
             run.device = str(result["device_name"])[:100]
         run.save(update_fields=[*SUMMARY_FIELDS, "status", "finished_at", "summary", "device"])
+        transaction.on_commit(lambda: _drop_checkpoint(run.pk))
         _broadcast_state(run)
         workload = run.workload
         transaction.on_commit(
@@ -303,6 +332,7 @@ def fail_run(run: Run, error: str) -> Run:
         run.finished_at = timezone.now()
         run.error = error[:5000]
         run.save(update_fields=["status", "finished_at", "error"])
+        transaction.on_commit(lambda: _drop_checkpoint(run.pk))
         _broadcast_state(run)
     return run
 
@@ -327,6 +357,7 @@ def requeue_run(run: Run) -> Run:
     """Start a finished run again from scratch, under the same id."""
     from dashboard.tasks import train_run
 
+    _drop_checkpoint(run.pk)
     with transaction.atomic():
         EpochMetric.objects.filter(run=run).delete()
         run.status = Run.Status.QUEUED

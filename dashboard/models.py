@@ -143,6 +143,7 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     device = models.CharField(max_length=100, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="the Celery worker that trains it")
     epochs_done = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     # Summary, stored when the run ends so that the leaderboard aggregates runs, not epochs.

@@ -127,6 +127,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 DATA_DIR = env_str("DATA_DIR") or str(default_data_dir())
+# One checkpoint per running run, so that a run whose worker died resumes where it stopped.
+CHECKPOINT_DIR = Path(env_str("ARENA_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints")))
 
 CHANNEL_LAYERS = {
     "default": {

@@ -7,6 +7,7 @@ import os
 import traceback
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
 from dashboard import actions
@@ -14,12 +15,18 @@ from dashboard import actions
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="arena.train_run", acks_late=True, ignore_result=True)
-def train_run(run_id: int) -> None:
+@worker_ready.connect
+def recover_runs_of_this_worker(sender, **kwargs) -> None:
+    """A worker restarting under the same name picks its interrupted runs back up."""
+    actions.recover_runs(sender.hostname)
+
+
+@shared_task(bind=True, name="arena.train_run", acks_late=True, ignore_result=True)
+def train_run(self, run_id: int) -> None:
     # Imported here: the web process queues runs but never loads PyTorch.
     from trainer.engine import TrainConfig, train
 
-    run = actions.start_run(run_id)
+    run = actions.start_run(run_id, worker=self.request.hostname or "")
     if run is None:
         log.info("run %s is finished or cancelled; nothing to do", run_id)
         return
@@ -30,6 +37,7 @@ def train_run(run_id: int) -> None:
         seed=run.seed,
         device=os.environ.get("ARENA_DEVICE", "auto"),
         data_dir=settings.DATA_DIR,
+        checkpoint_path=str(actions.checkpoint_path(run_id)),
     )
     try:
         result = train(

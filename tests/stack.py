@@ -135,6 +135,36 @@ class Stack:
         wait_for(lambda: "ready." in self.logs["worker"].read_text(errors="replace"), 90, "the Celery worker", procs)
         return self
 
+    def start_worker(self, wait: bool = False) -> subprocess.Popen:
+        """A Celery worker, always under the same name (as a restarted worker would be)."""
+        name = (
+            f"worker-{len([k for k in self.procs if k.startswith('worker')])}" if "worker" in self.procs else "worker"
+        )
+        proc = self._spawn(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "dashboard",
+                "worker",
+                "--pool=solo",
+                "--queues=arena",
+                "--loglevel=INFO",
+                f"--hostname=test-worker-{self.web_port}@%h",
+            ],
+        )
+        if wait:
+            wait_for(lambda: "ready." in self.logs[name].read_text(errors="replace"), 90, "the new worker", [proc])
+        return proc
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process and everything it started: a machine losing power, as far as it knows."""
+        proc = self.procs[name]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
     def _web_ready(self) -> bool:
         try:
             return requests.get(f"{self.base_url}/healthz", timeout=1).status_code == 200

@@ -144,9 +144,7 @@ def test_an_idle_websocket_stays_open_longer_than_redis_read_timeouts(stack):
     api = stack.api(token)
     policy = create_policy(stack, api, "it-idle", {"kind": "FIX", "k0": 0.05})
     run = queue(stack, api, policy["id"], epochs=1)
-    with connect(
-        f"{stack.ws_url}/ws/runs/{run['id']}/", additional_headers={"Authorization": f"Token {token}"}
-    ) as ws:
+    with connect(f"{stack.ws_url}/ws/runs/{run['id']}/", additional_headers={"Authorization": f"Token {token}"}) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "history"
         while True:  # drain the run's own messages until it is over
             message = json.loads(ws.recv(timeout=60))
@@ -155,3 +153,32 @@ def test_an_idle_websocket_stays_open_longer_than_redis_read_timeouts(stack):
         time.sleep(12)  # idle: longer than channels-redis's 5 s blocking read
         ws.send(json.dumps({"type": "ping"}))
         assert json.loads(ws.recv(timeout=5)) == {"type": "pong"}
+
+
+def test_a_run_whose_worker_died_resumes_from_its_checkpoint_when_the_worker_restarts(stack):
+    token = stack.token()
+    api = stack.api(token)
+    policy = create_policy(stack, api, "it-crash", {"kind": "COS", "k0": 0.001, "k1": 0.05, "l": 30})
+    run = queue(stack, api, policy["id"], epochs=60, seed=9)
+    url = f"{stack.base_url}/api/runs/{run['id']}/"
+    deadline = time.monotonic() + 120
+    while api.get(url).json()["epochs_done"] < 5:
+        assert time.monotonic() < deadline, stack.log_tail("worker")
+        time.sleep(0.05)
+    stack.kill("worker")
+    interrupted = api.get(url).json()
+    assert interrupted["status"] == "running" and 5 <= interrupted["epochs_done"] < 60
+
+    stack.start_worker(wait=True)
+    deadline = time.monotonic() + 120
+    while (detail := api.get(url).json())["status"] not in FINISHED:
+        assert time.monotonic() < deadline, stack.log_tail("worker-1")
+        time.sleep(0.2)
+    assert detail["status"] == "succeeded"
+    assert [e["epoch"] for e in detail["epoch_metrics"]] == list(range(1, 61))
+    # The checkpoint is written just after an epoch is recorded: at worst the last epoch is trained again.
+    assert interrupted["epochs_done"] - 1 <= detail["summary"]["resumed_from_epoch"] <= interrupted["epochs_done"]
+    # The schedule continues across the restart: COS reaches k0 at t = l = 30, the start of epoch 31.
+    assert detail["epoch_metrics"][30]["lr_first"] == pytest.approx(0.001, rel=1e-6)
+    log = stack.logs["worker-1"].read_text()
+    assert f"requeued runs [{run['id']}]" in log

@@ -16,6 +16,11 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def checkpoints_in_tmp(settings, tmp_path):
+    settings.CHECKPOINT_DIR = tmp_path / "checkpoints"
+
+
+@pytest.fixture(autouse=True)
 def in_memory_channel_layer(settings):
     settings.CHANNEL_LAYERS = IN_MEMORY_LAYERS
     from channels.layers import channel_layers
