@@ -175,3 +175,26 @@ def admin_scope(user, queryset: QuerySet, team_path: str = "team") -> QuerySet:
         return queryset
     admin_teams = Team.objects.filter(memberships__user=user, memberships__role=Role.ADMIN)
     return queryset.filter(**{f"{team_path}__in": admin_teams})
+
+
+# -- research jobs ---------------------------------------------------------------------------------
+
+
+def jobs_for(user) -> QuerySet:
+    from dashboard.models import Job
+
+    return Job.objects.filter(team__in=teams_for(user))
+
+
+def get_job_for_user(user, pk):
+    from dashboard.models import Job
+
+    try:
+        return jobs_for(user).select_related("team").get(pk=pk)
+    except (Job.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such job") from None
+
+
+def can_cancel_job(user, job) -> bool:
+    role = role_in(user, job.team)
+    return role == Role.ADMIN or (role == Role.MEMBER and job.created_by_id == user.pk)

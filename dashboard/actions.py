@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dashboard import realtime, studies
-from dashboard.models import EpochMetric, Invitation, Membership, Policy, Run, Study, Team
+from dashboard.models import EpochMetric, Invitation, Job, JobEvent, Membership, Policy, Run, Study, Team
 from dashboard.presenters import run_state
 
 log = logging.getLogger(__name__)
@@ -496,3 +496,114 @@ def accept_invitation(invitation: Invitation, user) -> Membership:
             invitation.uses += 1
             invitation.save(update_fields=["uses"])
     return membership
+
+
+# -- research jobs --------------------------------------------------------------------------------
+
+
+def job_state(job: Job) -> dict:
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "kind_label": job.get_kind_display(),
+        "name": job.name,
+        "params": job.params,
+        "status": job.status,
+        "error": job.error,
+        "result": job.result,
+        "events_count": job.events_count,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+def _broadcast_job(job: Job) -> None:
+    state = job_state(job)
+    transaction.on_commit(lambda: realtime.publish(realtime.job_group(job.pk), {"type": "job.status", "job": state}))
+
+
+def queue_job(*, team: Team, user, kind: str, params: dict, name: str = "") -> Job:
+    from dashboard.tasks import run_job
+
+    with transaction.atomic():
+        job = Job.objects.create(team=team, created_by=user, kind=kind, params=_clean(params), name=name)
+        transaction.on_commit(lambda: run_job.delay(job.pk))
+    return job
+
+
+def start_job(job_id: int, *, worker: str = "") -> Job | None:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != Job.Status.QUEUED:
+            return None
+        job.status = Job.Status.RUNNING
+        job.started_at = timezone.now()
+        job.worker = worker[:200]
+        job.save(update_fields=["status", "started_at", "worker"])
+        _broadcast_job(job)
+    return job
+
+
+def record_job_event(job: Job, type_: str, data: dict) -> JobEvent:
+    """Commit one progress event, then broadcast it (the page fills gaps from the database)."""
+    with transaction.atomic():
+        job.events_count += 1
+        event = JobEvent.objects.create(job=job, seq=job.events_count, type=type_, data=_clean(data))
+        Job.objects.filter(pk=job.pk).update(events_count=job.events_count)
+        message = {"type": "job.event", "event": {"seq": event.seq, "type": type_, "data": event.data}}
+        transaction.on_commit(lambda: realtime.publish(realtime.job_group(job.pk), message))
+    return event
+
+
+def finish_job(job: Job, result: dict, *, cancelled: bool = False) -> Job:
+    with transaction.atomic():
+        job.status = Job.Status.CANCELLED if cancelled else Job.Status.SUCCEEDED
+        job.result = _clean(result)
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "result", "finished_at"])
+        _broadcast_job(job)
+    return job
+
+
+def fail_job(job: Job, error: str) -> Job:
+    with transaction.atomic():
+        job.status = Job.Status.FAILED
+        job.error = error[:5000]
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "error", "finished_at"])
+        _broadcast_job(job)
+    return job
+
+
+def cancel_job(job: Job) -> bool:
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job.pk, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(
+            status=Job.Status.CANCELLED, finished_at=timezone.now()
+        )
+        if updated:
+            job.refresh_from_db()
+            _broadcast_job(job)
+    return bool(updated)
+
+
+def is_job_cancelled(job_id: int) -> bool:
+    return Job.objects.filter(pk=job_id, status=Job.Status.CANCELLED).exists()
+
+
+def convert_policy(policy: Policy, *, user, team: Team, wd: float, momentum: float, steps_per_epoch: int) -> Policy:
+    """Li & Arora: the policy used with weight decay, as the equivalent one without it."""
+    from trainer.schedules import remove_weight_decay
+
+    spec = remove_weight_decay(policy.spec, wd, momentum, steps_per_epoch)
+    base = f"{policy.name} without WD"[:90]
+    name, number = base, 2
+    while Policy.objects.filter(team=team, name=name).exists():
+        name, number = f"{base} ({number})", number + 1
+    description = (
+        f"“{policy.name}” trained with weight decay {wd:g} and momentum {momentum:g}, converted to the exactly "
+        f"equivalent schedule trained without weight decay (Li & Arora's recursion, {steps_per_epoch} iterations "
+        "per epoch). Train it with weight decay 0: on a scale-invariant network it computes the same function "
+        "at every step while the weight norm grows."
+    )
+    return create_policy(team=team, user=user, name=name, spec=spec, description=description)

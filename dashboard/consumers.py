@@ -103,6 +103,50 @@ class StudyConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "cell", "cell": event["cell"]})
 
 
+def _job_snapshot(user, job_id: int) -> dict | None:
+    from dashboard.actions import job_state
+    from dashboard.models import JobEvent
+
+    job = access.jobs_for(user).filter(pk=job_id).first()
+    if job is None:
+        return None
+    events = [{"seq": e.seq, "type": e.type, "data": e.data} for e in JobEvent.objects.filter(job=job)]
+    return {"job": job_state(job), "events": events}
+
+
+class JobConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/jobs/<id>/`: the job and its events so far, then each new event and status change."""
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        job_id = int(self.scope["url_route"]["kwargs"]["job_id"])
+        self.group = realtime.job_group(job_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        snapshot = await database_sync_to_async(_job_snapshot)(user, job_id)
+        if snapshot is None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.accept()
+        await self.send_json({"type": "history", **snapshot})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def job_event(self, event: dict) -> None:
+        await self.send_json({"type": "event", "event": event["event"]})
+
+    async def job_status(self, event: dict) -> None:
+        await self.send_json({"type": "status", "job": event["job"]})
+
+
 class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     """`/ws/leaderboard/<workload>/`: tells the page when a run of the workload finished."""
 

@@ -208,3 +208,66 @@ class EpochMetric(models.Model):
         for column in self.COLUMNS:
             data[column] = getattr(self, column)
         return data
+
+
+class Job(models.Model):
+    """A research tool run by a worker: η* search, LR grid, LR range test, MLR-SNet meta-training,
+    or a Li & Arora equivalence study. Its progress is a stream of events; its result a JSON object."""
+
+    class Kind(models.TextChoices):
+        LR_SEARCH = "lr_search", "Maximal initial LR search"
+        LR_GRID = "lr_grid", "η* over depth × width"
+        LR_RANGE = "lr_range", "LR range test"
+        META_TRAIN = "meta_train", "MLR-SNet meta-training"
+        EQUIVALENCE = "equivalence", "Exponential-LR equivalence study"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=100, blank=True)
+    params = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True)
+    events_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class JobEvent(models.Model):
+    """One step of a job's progress (a probe, a grid cell, a range-test step, an epoch)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=20)
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="one_event_per_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.job} event {self.seq} ({self.type})"

@@ -23,6 +23,10 @@ def study_group(study_id: int) -> str:
     return f"study-{study_id}"
 
 
+def job_group(job_id: int) -> str:
+    return f"job-{job_id}"
+
+
 def leaderboard_group(workload: str) -> str:
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in workload)
     return f"leaderboard-{safe}"[:99]

@@ -5,5 +5,6 @@ from dashboard import consumers
 websocket_urlpatterns = [
     path("ws/runs/<int:run_id>/", consumers.RunConsumer.as_asgi()),
     path("ws/studies/<int:study_id>/", consumers.StudyConsumer.as_asgi()),
+    path("ws/jobs/<int:job_id>/", consumers.JobConsumer.as_asgi()),
     path("ws/leaderboard/<str:workload>/", consumers.LeaderboardConsumer.as_asgi()),
 ]

@@ -50,3 +50,24 @@ def train_run(self, run_id: int) -> None:
         actions.fail_run(run, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
         return
     actions.finish_run(run, result)
+
+
+@shared_task(bind=True, name="arena.run_job", acks_late=True, ignore_result=True)
+def run_job(self, job_id: int) -> None:
+    from dashboard import jobs
+
+    job = actions.start_job(job_id, worker=self.request.hostname or "")
+    if job is None:
+        return
+    try:
+        result = jobs.run(
+            job,
+            event=lambda type_, data: actions.record_job_event(job, type_, data),
+            should_stop=lambda: actions.is_job_cancelled(job_id),
+            data_dir=settings.DATA_DIR,
+        )
+    except Exception as exc:  # noqa: BLE001 - stored on the job, never lost
+        log.exception("job %s failed", job_id)
+        actions.fail_job(job, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
+        return
+    actions.finish_job(job, result, cancelled=actions.is_job_cancelled(job_id))

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import team_views, views
+from dashboard import job_views, team_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,12 @@ urlpatterns = [
     path("policies/<int:pk>/edit/", views.policy_edit, name="policy-edit"),
     path("policies/<int:pk>/publish/", views.policy_publish, name="policy-publish"),
     path("policies/<int:pk>/archive/", views.policy_archive, name="policy-archive"),
+    path("policies/<int:pk>/convert/", job_views.policy_convert, name="policy-convert"),
+    path("tools/", job_views.job_list, name="job-list"),
+    path("tools/new/<str:kind>/", job_views.job_create, name="job-create"),
+    path("tools/<int:pk>/", job_views.job_detail, name="job-detail"),
+    path("tools/<int:pk>/cancel/", job_views.job_cancel, name="job-cancel"),
+    path("tools/<int:pk>/save-policy/", job_views.job_save_policy, name="job-save-policy"),
     path("teams/", team_views.team_list, name="team-list"),
     path("teams/switch/", team_views.team_switch, name="team-switch"),
     path("teams/<slug:slug>/", team_views.team_detail, name="team-detail"),

@@ -67,7 +67,8 @@ def _editor_context(request: HttpRequest, form: PolicyForm, **extra) -> dict:
 @login_required
 def policy_create(request: HttpRequest) -> HttpResponse:
     team = access.writable_team(request)
-    initial = None
+    # Prefill from the query string (`?kind=TRI&TRI__k1=0.3`, as the research tools link here).
+    initial = request.GET.dict() if request.method == "GET" and request.GET.get("kind") else None
     source = None
     if request.method == "GET" and request.GET.get("from"):
         source = access.get_policy_for_user(request.user, request.GET["from"])

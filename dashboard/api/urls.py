@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
+from dashboard import job_views
 from dashboard.api import views
 
 urlpatterns = [
@@ -17,6 +18,10 @@ urlpatterns = [
     path("policies/<int:pk>/publish/", views.policy_publish, name="api-policy-publish"),
     path("policies/<int:pk>/unpublish/", views.policy_unpublish, name="api-policy-unpublish"),
     path("teams/", views.teams, name="api-teams"),
+    path("policies/<int:pk>/convert/", job_views.api_policy_convert, name="api-policy-convert"),
+    path("jobs/", job_views.api_jobs, name="api-jobs"),
+    path("jobs/<int:pk>/", job_views.api_job_detail, name="api-job-detail"),
+    path("jobs/<int:pk>/cancel/", job_views.api_job_cancel, name="api-job-cancel"),
     path("runs/", views.runs, name="api-runs"),
     path("runs/<int:pk>/", views.run_detail, name="api-run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="api-run-cancel"),

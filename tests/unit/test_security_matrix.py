@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from rest_framework.authtoken.models import Token
 
-from dashboard.models import Policy, Run, Study
+from dashboard.models import Job, Policy, Run, Study
 
 ROLES = ["alice", "bob", "carol", "oscar", "anonymous"]
 
@@ -34,7 +34,8 @@ def world(cast):
         created_by=cast.bob,
         study=study,
     )
-    return {"P": policy.pk, "R": run.pk, "S": study.pk, "team": cast.team.slug}
+    job = Job.objects.create(team=cast.team, kind="lr_range", params={"workload": "digits-mlp"}, created_by=cast.bob)
+    return {"P": policy.pk, "R": run.pk, "S": study.pk, "J": job.pk, "team": cast.team.slug}
 
 
 # (name, method, path, data, {role: expected status})
@@ -64,6 +65,15 @@ PAGES = [
         [302, 403, 403, 404, 302],
     ),
     ("admin: runs", "get", "/admin/dashboard/run/", None, [302, 302, 302, 302, 302]),
+    ("job page", "get", "/tools/{J}/", None, [200, 200, 200, 404, 302]),
+    ("cancel a job", "post", "/tools/{J}/cancel/", {}, [302, 302, 403, 404, 302]),
+    (
+        "convert a policy",
+        "post",
+        "/policies/{P}/convert/",
+        {"wd": "0.0005", "momentum": "0.9", "steps_per_epoch": "10"},
+        [302, 302, 403, 404, 302],
+    ),
 ]
 
 API = [
@@ -91,6 +101,9 @@ API = [
     ("compare", "get", "/api/compare/?study={S}", None, [200, 200, 200, 404, 401]),
     ("compare runs", "get", "/api/compare/?runs={R}", None, [200, 200, 200, 200, 401]),  # filtered, see below
     ("leaderboard", "get", "/api/leaderboard/?workload=digits-mlp", None, [200, 200, 200, 200, 401]),
+    ("job", "get", "/api/jobs/{J}/", None, [200, 200, 200, 404, 401]),
+    ("cancel a job", "post", "/api/jobs/{J}/cancel/", {}, [200, 200, 403, 404, 401]),
+    ("convert a policy", "post", "/api/policies/{P}/convert/", {"wd": 0.0005}, [201, 201, 403, 404, 401]),
 ]
 
 
@@ -157,7 +170,7 @@ def test_viewers_cannot_write_anything_through_the_api(api_client, cast, world):
 @pytest.mark.parametrize(
     "role, connects", [("alice", True), ("bob", True), ("carol", True), ("oscar", False), ("anonymous", False)]
 )
-@pytest.mark.parametrize("kind", ["runs", "studies"])
+@pytest.mark.parametrize("kind", ["runs", "studies", "jobs"])
 async def test_websockets(cast, world, role, connects, kind):
     from dashboard.asgi import application
 
@@ -165,7 +178,7 @@ async def test_websockets(cast, world, role, connects, kind):
     if role != "anonymous":
         key = await database_sync_to_async(lambda: Token.objects.create(user=getattr(cast, role)).key)()
         headers = [(b"authorization", f"Token {key}".encode())]
-    target = world["R"] if kind == "runs" else world["S"]
+    target = {"runs": world["R"], "studies": world["S"], "jobs": world["J"]}[kind]
     ws = WebsocketCommunicator(application, f"/ws/{kind}/{target}/", headers=headers)
     connected, code = await ws.connect()
     assert connected is connects

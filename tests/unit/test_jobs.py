@@ -1,0 +1,125 @@
+"""Research jobs: parameters are validated per tool, jobs belong to a team, the convert action."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard import actions
+from dashboard.models import Job, JobEvent, Policy
+
+pytestmark = pytest.mark.django_db
+
+
+def create(api_client, kind, params, **extra):
+    return api_client.post("/api/jobs/", {"kind": kind, "params": params, **extra}, format="json")
+
+
+@pytest.mark.parametrize(
+    "kind, params, field",
+    [
+        ("lr_search", {"workload": "nope"}, "params.workload"),
+        ("lr_search", {"workload": "gauss2-mlp", "low": 0.5, "high": 0.1}, "params.high"),
+        ("lr_search", {"workload": "gauss2-mlp", "iterations": 0}, "params.iterations"),
+        ("lr_search", {"workload": "digits-mlp", "depth": 3}, "params.workload"),
+        ("lr_grid", {"workload": "digits-mlp", "depths": [1], "widths": [8]}, "params.workload"),
+        ("lr_grid", {"workload": "gauss2-mlp", "depths": [], "widths": [8]}, "params.depths"),
+        ("lr_grid", {"workload": "gauss2-mlp", "depths": [1, 2, 3, 4, 5], "widths": [1, 2, 3, 4, 5]}, "params.widths"),
+        ("lr_range", {"workload": "digits-mlp", "min_lr": 1.0, "max_lr": 0.1}, "params.max_lr"),
+        ("meta_train", {"workload": "digits-mlp", "epochs": 0}, "params.epochs"),
+        ("equivalence", {"spec": {"kind": "FIX", "k0": -1}}, "params.spec.k0"),
+        ("equivalence", {}, "params.policy"),
+    ],
+)
+def test_bad_parameters_name_the_field_and_queue_nothing(api_client, cast, kind, params, field):
+    api_client.force_authenticate(cast.bob)
+    response = create(api_client, kind, params)
+    assert response.status_code == 400
+    assert field in response.json()["errors"], response.json()
+    assert not Job.objects.exists()
+
+
+def test_an_unknown_tool_is_a_field_error(api_client, cast):
+    api_client.force_authenticate(cast.bob)
+    response = create(api_client, "astrology", {})
+    assert response.status_code == 400 and "kind" in response.json()["errors"]
+
+
+def test_a_job_is_queued_for_the_current_team(api_client, cast, django_capture_on_commit_callbacks):
+    api_client.force_authenticate(cast.bob)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = create(api_client, "lr_search", {"workload": "gauss2-mlp", "depth": 2, "width": 32}, name="first")
+    assert response.status_code == 201, response.json()
+    job = Job.objects.get()
+    assert job.team == cast.team and job.status == "queued" and len(callbacks) == 1
+    assert job.params["workload_options"] == {"depth": 2, "width": 32}
+
+
+def test_an_equivalence_job_takes_its_spec_from_a_policy(
+    api_client, cast, step_policy, django_capture_on_commit_callbacks
+):
+    api_client.force_authenticate(cast.bob)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = create(api_client, "equivalence", {"policy": step_policy.pk, "iterations": 50})
+    assert response.status_code == 201
+    assert Job.objects.get().params["spec"]["kind"] == "STEP"
+
+
+def test_jobs_of_another_team_are_404_and_viewers_cannot_start_them(api_client, cast):
+    job = Job.objects.create(team=cast.team, kind="lr_range", params={"workload": "digits-mlp"})
+    actions.record_job_event(job, "step", {"step": 1, "lr": 1e-7, "loss": 2.3})
+    api_client.force_authenticate(cast.oscar)
+    assert api_client.get(f"/api/jobs/{job.pk}/").status_code == 404
+    api_client.force_authenticate(cast.carol)
+    detail = api_client.get(f"/api/jobs/{job.pk}/").json()
+    assert detail["events"] == [{"seq": 1, "type": "step", "data": {"step": 1, "lr": 1e-7, "loss": 2.3}}]
+    assert create(api_client, "lr_range", {"workload": "digits-mlp"}).status_code == 403
+    assert api_client.post(f"/api/jobs/{job.pk}/cancel/").status_code == 403
+
+
+def test_events_are_numbered_and_cleaned_of_non_finite_values(cast):
+    job = Job.objects.create(team=cast.team, kind="lr_range", params={})
+    actions.record_job_event(job, "step", {"loss": float("inf")})
+    actions.record_job_event(job, "step", {"loss": 1.0})
+    assert list(JobEvent.objects.values_list("seq", "data")) == [(1, {"loss": None}), (2, {"loss": 1.0})]
+    job.refresh_from_db()
+    assert job.events_count == 2
+
+
+def test_converting_a_policy_makes_the_equivalent_one_without_weight_decay(api_client, cast):
+    fixed = Policy.objects.create(team=cast.team, name="fixed", spec={"kind": "FIX", "k0": 0.1})
+    api_client.force_authenticate(cast.bob)
+    response = api_client.post(
+        f"/api/policies/{fixed.pk}/convert/", {"wd": 5e-4, "momentum": 0.9, "steps_per_epoch": 391}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    converted = response.json()
+    assert converted["name"] == "fixed without WD" and converted["team"] == "Vision"
+    from trainer import schedules
+
+    policy = schedules.build(converted["spec"])
+    # After the recursion settles the LR grows by α^-2 per iteration (papers.md: α = 0.9994977).
+    ratio = policy.lr_at(1001, 391) / policy.lr_at(1000, 391)
+    assert ratio == pytest.approx(0.9994977**-2, rel=1e-5)
+
+
+def test_the_convert_page_action_reports_bad_input(client, cast, step_policy):
+    client.force_login(cast.bob)
+    response = client.post(
+        f"/policies/{step_policy.pk}/convert/", {"wd": "-1", "momentum": "0.9", "steps_per_epoch": "10"}
+    )
+    assert response.status_code == 302
+    assert not Policy.objects.filter(name__endswith="without WD").exists()
+
+
+@pytest.mark.parametrize("kind", ["lr_search", "lr_grid", "lr_range", "meta_train", "equivalence"])
+def test_every_tool_has_a_form(client, cast, kind):
+    client.force_login(cast.bob)
+    response = client.get(f"/tools/new/{kind}/")
+    assert response.status_code == 200 and b'id="job-form"' in response.content
+
+
+def test_the_job_form_shows_errors_beside_fields(client, cast):
+    client.force_login(cast.bob)
+    response = client.post("/tools/new/lr_range/", {"workload": "digits-mlp", "min_lr": "1", "max_lr": "0.5"})
+    assert response.status_code == 400 and "max_lr" in response.context["errors"]
+    assert not Job.objects.exists()
