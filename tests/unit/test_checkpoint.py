@@ -61,7 +61,9 @@ def test_an_interrupted_digits_run_resumed_from_its_checkpoint_ends_exactly_like
     assert [e["epoch"] for e in reported] == [3, 4, 5]  # the first two were reported by the first call
     assert without_timings(resumed["epochs"]) == without_timings(uninterrupted["epochs"])
     assert resumed["summary"]["iterations"] == uninterrupted["summary"]["iterations"] == 5 * 45
-    assert resumed["summary"]["total_seconds"] == pytest.approx(sum(e["seconds"] for e in resumed["epochs"]))
+    # Bookkeeping, not speed: the summary's total is the sum of its epochs.
+    total, per_epoch = resumed["summary"]["total_seconds"], [e["seconds"] for e in resumed["epochs"]]
+    assert total == pytest.approx(sum(per_epoch))
     assert_same_run(tmp_path / "a.pt", tmp_path / "b.pt")
 
 

@@ -133,7 +133,8 @@ def test_cost_to_target_counts_epochs_iterations_and_seconds_until_first_reached
         "seconds_to_target": 2.5,
     }
     assert studies.target_reached(epochs, 0.99)["epochs_to_target"] is None
-    assert studies.target_reached(epochs, None)["seconds_to_target"] is None
+    no_target = studies.target_reached(epochs, None)
+    assert set(no_target.values()) == {None} and len(no_target) == 3
 
 
 def test_finishing_a_run_stores_its_metrics_and_cost_to_the_studys_target(cast, policies):
@@ -161,7 +162,8 @@ def test_finishing_a_run_stores_its_metrics_and_cost_to_the_studys_target(cast, 
     actions.finish_run(run, {"status": "succeeded", "summary": summary})
     run.refresh_from_db()
     assert (run.final_top5, run.ac, run.cv, run.cvac, run.loss_gap) == (0.99, 0.8, 0.1, 0.05, 0.2)
-    assert (run.epochs_to_target, run.iterations_to_target, run.seconds_to_target) == (2, 20, 5.0)
+    cost = (run.epochs_to_target, run.iterations_to_target, run.seconds_to_target)
+    assert cost == (2, 20, 5.0)
 
 
 def make_finished_study(cast, policies):
@@ -241,7 +243,8 @@ def test_compare_gives_one_band_per_policy_with_mean_and_std_over_seeds(api_clie
     assert fix["lr_mean_mean"] == pytest.approx([0.05] * 3)
     assert fix["test_loss_mean"] == pytest.approx([1.0, 0.5, 1 / 3])
     seconds = api_client.get("/api/compare/", {"study": study.pk, "x": "seconds"}).json()
-    assert seconds["series"][0]["x"] == [1.0, 2.0, 3.0]
+    by_wall_clock = seconds["series"][0]["x"]  # cumulative epoch durations, 1 s each here
+    assert by_wall_clock == [1.0, 2.0, 3.0]
 
 
 def test_long_series_are_downsampled_deterministically_keeping_the_ends():
