@@ -1,4 +1,5 @@
-"""The command line: `python -m trainer train ...` and `python -m trainer workloads`.
+"""The command line: `python -m trainer train ...`, `python -m trainer workloads`, and the research
+tools (`lr-search`, `lr-grid`, `lr-range`, `meta-train`, `equivalence`).
 
 Bad input exits with status 2 and a message on stderr naming the field, never
 a traceback; so does a data set that is missing and cannot be downloaded, and a
@@ -74,7 +75,21 @@ def _build_parser() -> argparse.ArgumentParser:
     workloads = commands.add_parser("workloads", help="list the workloads")
     workloads.add_argument("--json", action="store_true", help="print them as one JSON array")
     workloads.set_defaults(command=_workloads)
+    _register_research_commands(commands)
     return parser
+
+
+def _register_research_commands(commands) -> None:
+    """The research tools' subcommands; each module imports torch only when its command runs."""
+    from trainer import search
+
+    search.register_cli(commands)
+    for module_name in ("trainer.meta", "trainer.equivalence"):
+        try:
+            module = __import__(module_name, fromlist=["register_cli"])
+        except ImportError:  # a tool not installed in this checkout
+            continue
+        module.register_cli(commands)
 
 
 def _workloads(args: argparse.Namespace) -> int:

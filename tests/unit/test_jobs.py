@@ -123,3 +123,43 @@ def test_the_job_form_shows_errors_beside_fields(client, cast):
     response = client.post("/tools/new/lr_range/", {"workload": "digits-mlp", "min_lr": "1", "max_lr": "0.5"})
     assert response.status_code == 400 and "max_lr" in response.context["errors"]
     assert not Job.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_range_test_job_streams_every_step_and_stores_the_suggestions(cast):
+    from dashboard.tasks import run_job
+
+    job = Job.objects.create(
+        team=cast.team, kind="lr_range", params={"workload": "digits-mlp", "steps": 40, "min_lr": 1e-5, "max_lr": 5.0}
+    )
+    run_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    steps = [e.data for e in JobEvent.objects.filter(job=job, type="step")]
+    assert len(steps) == len([lr for lr in job.result["lrs"]]) >= 10
+    assert steps[0]["lr"] == pytest.approx(1e-5) and all(b["lr"] > a["lr"] for a, b in zip(steps, steps[1:]))
+    cyclic = job.result["cyclic"]
+    assert 1e-5 <= cyclic["k0"] < cyclic["k1"] <= 5.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_eta_star_job_records_each_probe_and_the_bracket(cast):
+    from dashboard.tasks import run_job
+
+    params = {
+        "workload": "gauss2-mlp",
+        "low": 0.0,
+        "high": 8.0,
+        "iterations": 3,
+        "epochs": 2,
+        "seed": 0,
+        "workload_options": {"depth": 1, "width": 16},
+    }
+    job = Job.objects.create(team=cast.team, kind="lr_search", params=params)
+    run_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    probes = [e.data for e in JobEvent.objects.filter(job=job, type="probe")]
+    assert [p["lr"] for p in probes][0] == 4.0 and len(probes) == 3
+    assert job.result["eta_star"] == probes[-1]["low"]
+    assert job.result["high"] - job.result["low"] == pytest.approx(1.0)  # 8 / 2^3
