@@ -16,7 +16,7 @@
     save: document.getElementById("save-policy"),
   };
   var FINISHED = { succeeded: true, failed: true, cancelled: true };
-  var margin = { t: 30, r: 10, b: 45, l: 65 };
+  var margin = { t: 36, r: 10, b: 90, l: 65 };
 
   function ofType(type) {
     return Array.from(events.values()).filter(function (e) { return e.type === type; })
@@ -24,7 +24,8 @@
   }
 
   function plot(target, traces, layout) {
-    Plotly.react(target, traces, Object.assign({ margin: margin, legend: { orientation: "h", y: 1.12 } }, layout), arena.plotConfig);
+    var base = { margin: margin, legend: { orientation: "h", y: -0.3 } };
+    Plotly.react(target, traces, Object.assign(base, layout), arena.plotConfig);
   }
 
   function link(href, text) { return "<a class='button' href='" + href + "'>" + text + "</a>"; }
@@ -40,9 +41,11 @@
         { x: ok.map(function (p) { return p.lr; }), y: ok.map(function (p) { return p.best_accuracy; }), mode: "markers", name: "reached the threshold", marker: { size: 11, color: "#1f8a4c" } },
         { x: bad.map(function (p) { return p.lr; }), y: bad.map(function (p) { return p.best_accuracy; }), mode: "markers", name: "did not", marker: { size: 11, color: "#c0392b", symbol: "x" } },
       ], { title: { text: "probes: LR against best accuracy" }, xaxis: { title: { text: "initial LR" } }, yaxis: { title: { text: "best test accuracy" } } });
+      var start = { iteration: 0, low: Number(job.params.low || 0), high: Number(job.params.high || 1) };
+      var bracket = [start].concat(probes);
       plot(el.c2, [
-        { x: probes.map(function (p) { return p.iteration; }), y: probes.map(function (p) { return p.low; }), mode: "lines+markers", name: "low (succeeds)" },
-        { x: probes.map(function (p) { return p.iteration; }), y: probes.map(function (p) { return p.high; }), mode: "lines+markers", name: "high (fails)", fill: "tonexty" },
+        { x: bracket.map(function (p) { return p.iteration; }), y: bracket.map(function (p) { return p.low; }), mode: "lines+markers", name: "low (succeeds)" },
+        { x: bracket.map(function (p) { return p.iteration; }), y: bracket.map(function (p) { return p.high; }), mode: "lines+markers", name: "high (fails)", fill: "tonexty" },
       ], { title: { text: "the bracket narrowing" }, xaxis: { title: { text: "search iteration" }, dtick: 1 }, yaxis: { title: { text: "LR" } } });
       var r = job.result;
       if (r && r.eta_star !== undefined) {
@@ -129,6 +132,8 @@
     if (job.error) { el.error.textContent = job.error; el.error.hidden = false; }
     (draw[job.kind] || function () {})();
     document.body.dataset.jobStatus = job.status;
+    var cancel = document.getElementById("job-cancel");
+    if (cancel && FINISHED[job.status]) { cancel.hidden = true; }
     document.body.dataset.jobEvents = String(events.size);
   }
 
