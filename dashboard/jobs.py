@@ -156,5 +156,6 @@ def run(job: Job, event: Callable[[str, dict], None], should_stop: Callable[[], 
 
         spec = params.pop("spec")
         params.pop("policy", None)
-        return equivalence_study(spec, on_step=lambda d: event("step", d), **params)
+        every = max(1, params["iterations"] // 200)  # at most ~200 live points
+        return equivalence_study(spec, on_step=lambda d: event("step", d), report_every=every, **params)
     raise ValueError(f"unknown job kind {kind!r}")

@@ -108,7 +108,7 @@
       var r = job.result;
       var s = r && r.iterations ? null : ofType("step");
       function series(key) { return s ? s.map(function (d) { return d[key]; }) : r[key]; }
-      var it = s ? s.map(function (d) { return d.iteration; }) : r.iterations;
+      var it = s ? s.map(function (d) { return d.iterations; }) : r.iterations;
       plot(el.c1, [
         { x: it, y: series("loss_a"), mode: "lines", name: "with weight decay" },
         { x: it, y: series("loss_b"), mode: "lines", name: "converted, without", line: { dash: "dash" } },

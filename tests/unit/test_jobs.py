@@ -164,3 +164,24 @@ def test_an_eta_star_job_records_each_probe_and_the_bracket(cast):
     assert [p["lr"] for p in probes][0] == 4.0 and len(probes) == 3
     assert job.result["eta_star"] == probes[-1]["low"]
     assert job.result["high"] - job.result["low"] == pytest.approx(1.0)  # 8 / 2^3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_equivalence_job_shows_the_same_function_with_diverging_norms(cast, step_policy):
+    from dashboard.tasks import run_job
+
+    params = {
+        "spec": {"kind": "FIX", "k0": 0.1},
+        "wd": 5e-3,
+        "momentum": 0.9,
+        "iterations": 120,
+        "steps_per_epoch": 22,
+        "seed": 0,
+    }
+    job = Job.objects.create(team=cast.team, kind="equivalence", params=params)
+    run_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    assert job.result["max_prob_diff_overall"] < 1e-10
+    assert job.result["final_norm_ratio"] > 1.5
+    assert JobEvent.objects.filter(job=job, type="step").count() == 120
