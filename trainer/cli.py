@@ -80,16 +80,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _register_research_commands(commands) -> None:
-    """The research tools' subcommands; each module imports torch only when its command runs."""
-    from trainer import search
+    """The research tools' subcommands."""
+    from trainer import equivalence, meta, search
 
     search.register_cli(commands)
-    for module_name in ("trainer.meta", "trainer.equivalence"):
-        try:
-            module = __import__(module_name, fromlist=["register_cli"])
-        except ImportError:  # a tool not installed in this checkout
-            continue
-        module.register_cli(commands)
+    meta.register_cli(commands)
+    equivalence.register_cli(commands)
 
 
 def _workloads(args: argparse.Namespace) -> int:

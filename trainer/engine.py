@@ -245,6 +245,11 @@ def _run(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            # Per-iteration loss hook: a policy whose next LR depends on this step's loss (MLR-SNet, the LEARNED
+            # kind) has needs_step_loss. loss.item() makes the host wait for the device every step; that is
+            # inherent to such a policy, and every other policy keeps the sync-free path.
+            if getattr(policy, "needs_step_loss", False):
+                policy.observe_step(iteration, loss.item())
 
             loss_sum += loss.detach() * len(batch)  # non-finite from any bad step on
             correct += (logits.detach().argmax(dim=1) == targets).sum()

@@ -185,3 +185,29 @@ def test_an_equivalence_job_shows_the_same_function_with_diverging_norms(cast, s
     assert job.result["max_prob_diff_overall"] < 1e-10
     assert job.result["final_norm_ratio"] > 1.5
     assert JobEvent.objects.filter(job=job, type="step").count() == 120
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_meta_trained_schedule_becomes_a_learned_policy_that_runs_train_with(client, cast):
+    from dashboard.models import Run
+    from dashboard.tasks import run_job, train_run
+
+    job = Job.objects.create(
+        team=cast.team, kind="meta_train", params={"workload": "digits-mlp", "epochs": 3, "seed": 0}
+    )
+    run_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    lrs = [e.data["lr_mean"] for e in JobEvent.objects.filter(job=job, type="epoch")]
+    assert len(lrs) == 3 and all(lr > 0 for lr in lrs)
+
+    client.force_login(cast.bob)
+    response = client.post(f"/tools/{job.pk}/save-policy/", {"name": "learned"})
+    policy = Policy.objects.get(name="learned")
+    assert response.status_code == 302 and policy.spec["kind"] == "LEARNED" and policy.spec["scale"] == 0.1
+
+    run = Run.objects.create(team=cast.team, policy=policy, policy_spec=policy.spec, workload="digits-mlp", epochs=3)
+    train_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.final_acc > 0.9

@@ -6,11 +6,13 @@ import json
 import math
 import random
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from trainer.schedules import KINDS, SpecError, build
+from trainer.schedules.learned import LEARNER_SHAPES, encode_learner
 from trainer.schedules.params import Param
 
 SIMPLE = [k for k, d in KINDS.items() if d.group not in ("composite", "research", "adaptive")]
@@ -59,6 +61,8 @@ def kind_spec(kind: str) -> st.SearchStrategy[dict]:
         return texp_specs()
     if kind == "SWITCH":
         return switch_specs()
+    if kind == "LEARNED":
+        return learned_specs()
     fields = {p.name: param_strategy(kind, p) for p in KINDS[kind].params}
     return st.fixed_dictionaries(fields).map(lambda d: {"kind": kind, **d})
 
@@ -87,6 +91,21 @@ def switch_specs() -> st.SearchStrategy[dict]:
     }
     return st.tuples(stages, st.fixed_dictionaries(others), st.integers(0, 3)).map(
         lambda drawn: {"kind": "SWITCH", "policies": drawn[0], "initial": drawn[2] % len(drawn[0]), **drawn[1]}
+    )
+
+
+def random_learner(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return encode_learner({name: 0.3 * rng.standard_normal(shape) for name, shape in LEARNER_SHAPES.items()})
+
+
+LEARNERS = [random_learner(seed) for seed in range(3)]
+
+
+def learned_specs() -> st.SearchStrategy[dict]:
+    others = {p.name: param_strategy("LEARNED", p) for p in KINDS["LEARNED"].params if p.name != "learners"}
+    return st.tuples(st.lists(st.sampled_from(LEARNERS), min_size=1, max_size=3), st.fixed_dictionaries(others)).map(
+        lambda drawn: {"kind": "LEARNED", "learners": drawn[0], **drawn[1]}
     )
 
 
@@ -201,11 +220,15 @@ metric_values = st.none() | st.sampled_from([0.5, 0.4, 1.0]) | st.floats(-10.0, 
 def observed(kind: str, data: st.DataObject):
     """A policy of ``kind`` that has observed a random metric history, with short waits so that it moves."""
     spec = data.draw(kind_spec(kind))
-    spec.update(patience=data.draw(st.integers(0, 3)), cooldown=data.draw(st.integers(0, 3)))
+    waits = {"patience": data.draw(st.integers(0, 3)), "cooldown": data.draw(st.integers(0, 3))}
+    spec.update({name: value for name, value in waits.items() if name in KINDS[kind].param_names})
     policy = built(spec)
     history = data.draw(st.lists(metric_values, max_size=60))
     total = len(history) + data.draw(st.integers(1, 30))
     for epoch, value in enumerate(history, start=1):
+        if getattr(policy, "needs_step_loss", False):  # LEARNED reads the loss of every iteration
+            for i in range(3):
+                policy.observe_step(3 * (epoch - 1) + i, 1.0 if value is None else value)
         policy.observe(epoch, dict.fromkeys(("test_loss", "test_acc", "train_loss", "train_acc"), value), total)
     return policy, len(history)
 

@@ -16,7 +16,7 @@ curves); only ``as_lr_scheduler`` needs it.
 
 from __future__ import annotations
 
-from . import adaptive, composite, cyclic, decaying, restarts  # noqa: F401  (registers the kinds)
+from . import adaptive, composite, cyclic, decaying, learned, restarts  # noqa: F401  (registers the kinds)
 from .curve import curve
 from .errors import SpecError
 from .policy import AdaptivePolicy, Policy, build

@@ -80,6 +80,14 @@ class AdaptivePolicy(Policy):
     def observe(self, epoch: int, metrics: Mapping[str, Any], total_epochs: int) -> None:
         self._tracker.observe(epoch, metrics, total_epochs)
 
+    @property
+    def needs_step_loss(self) -> bool:
+        """True when the next LR reads each mini-batch loss (LEARNED): call observe_step after every step."""
+        return getattr(self._tracker, "needs_step_loss", False)
+
+    def observe_step(self, iteration: int, loss: float) -> None:
+        self._tracker.observe_step(iteration, loss)
+
     def state_dict(self) -> dict[str, Any]:
         return self._tracker.state_dict()
 
