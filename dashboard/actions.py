@@ -160,7 +160,7 @@ def create_study(
     policies: list[Policy],
     seeds: list[int],
     epochs: int,
-    target_accuracy: float,
+    target_accuracy: float | None = None,
     lr_scales: list[float] | None = None,
     description: str = "",
 ) -> Study:
@@ -170,7 +170,10 @@ def create_study(
     pushes an LR out of its range fails the whole request, naming the policy.
     """
     from dashboard.tasks import train_run
+    from trainer.workloads import get_workload
 
+    if target_accuracy is None:
+        target_accuracy = get_workload(workload).target_accuracy
     scales = lr_scales or [1.0]
     scaled = {(policy.pk, scale): studies.scale_spec(policy.spec, scale) for policy in policies for scale in scales}
     n_runs = len(policies) * len(scales) * len(seeds)

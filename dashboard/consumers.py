@@ -73,31 +73,57 @@ def _study_snapshot(user, study_id: int) -> dict | None:
     return None if study is None else progress(study)
 
 
-class StudyConsumer(AsyncJsonWebsocketConsumer):
-    """`/ws/studies/<id>/`: the progress grid once, then a "cell" message per run change."""
+class SnapshotConsumer(AsyncJsonWebsocketConsumer):
+    """Subscribe to an object's group, then send its snapshot from the database.
 
+    The group is joined before the snapshot is read, so nothing falls in
+    between; the object's access check is the snapshot function's (None: 404).
+    Subclasses name the URL argument, the group, the snapshot and its message type.
+    """
+
+    url_arg = ""
+    snapshot_type = ""
     group: str | None = None
+
+    def group_for(self, object_id: int) -> str:
+        raise NotImplementedError
+
+    def snapshot(self, user, object_id: int) -> dict | None:
+        raise NotImplementedError
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        study_id = int(self.scope["url_route"]["kwargs"]["study_id"])
-        self.group = realtime.study_group(study_id)
+        object_id = int(self.scope["url_route"]["kwargs"][self.url_arg])
+        self.group = self.group_for(object_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        snapshot = await database_sync_to_async(_study_snapshot)(user, study_id)
+        snapshot = await database_sync_to_async(self.snapshot)(user, object_id)
         if snapshot is None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None
             await self.close(code=CLOSE_NOT_FOUND)
             return
         await self.accept()
-        await self.send_json({"type": "progress", **snapshot})
+        await self.send_json({"type": self.snapshot_type, **snapshot})
 
     async def disconnect(self, code: int) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+
+class StudyConsumer(SnapshotConsumer):
+    """`/ws/studies/<id>/`: the progress grid once, then a "cell" message per run change."""
+
+    url_arg = "study_id"
+    snapshot_type = "progress"
+
+    def group_for(self, object_id: int) -> str:
+        return realtime.study_group(object_id)
+
+    def snapshot(self, user, object_id: int) -> dict | None:
+        return _study_snapshot(user, object_id)
 
     async def study_cell(self, event: dict) -> None:
         await self.send_json({"type": "cell", "cell": event["cell"]})
@@ -114,31 +140,17 @@ def _job_snapshot(user, job_id: int) -> dict | None:
     return {"job": job_state(job), "events": events}
 
 
-class JobConsumer(AsyncJsonWebsocketConsumer):
+class JobConsumer(SnapshotConsumer):
     """`/ws/jobs/<id>/`: the job and its events so far, then each new event and status change."""
 
-    group: str | None = None
+    url_arg = "job_id"
+    snapshot_type = "history"
 
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        job_id = int(self.scope["url_route"]["kwargs"]["job_id"])
-        self.group = realtime.job_group(job_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        snapshot = await database_sync_to_async(_job_snapshot)(user, job_id)
-        if snapshot is None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
-            await self.close(code=CLOSE_NOT_FOUND)
-            return
-        await self.accept()
-        await self.send_json({"type": "history", **snapshot})
+    def group_for(self, object_id: int) -> str:
+        return realtime.job_group(object_id)
 
-    async def disconnect(self, code: int) -> None:
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+    def snapshot(self, user, object_id: int) -> dict | None:
+        return _job_snapshot(user, object_id)
 
     async def job_event(self, event: dict) -> None:
         await self.send_json({"type": "event", "event": event["event"]})

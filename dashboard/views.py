@@ -16,7 +16,7 @@ from dashboard.catalog import grouped_catalog
 from dashboard.forms import PolicyForm, RunForm, StudyForm, editable_kinds, initial_from_spec
 from dashboard.presenters import epoch_rows, run_state, study_state
 from trainer import schedules
-from trainer.workloads import get_workload, list_workloads
+from trainer.workloads import list_workloads
 
 
 def _rate_limited(request: HttpRequest) -> HttpResponse | None:
@@ -265,9 +265,6 @@ def study_create(request: HttpRequest) -> HttpResponse:
     form = StudyForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        target = data.get("target_accuracy")
-        if target is None:
-            target = get_workload(data["workload"]).target_accuracy
         if limited := _rate_limited(request):
             return limited
         try:
@@ -280,7 +277,7 @@ def study_create(request: HttpRequest) -> HttpResponse:
                 policies=list(data["policies"]),
                 seeds=data["seeds"],
                 epochs=data["epochs"],
-                target_accuracy=target,
+                target_accuracy=data.get("target_accuracy"),
                 lr_scales=data["lr_scales"],
             )
         except actions.QuotaExceeded as exc:

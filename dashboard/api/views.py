@@ -33,7 +33,7 @@ from dashboard.api.serializers import (
 from dashboard.models import Membership
 from dashboard.presenters import epoch_rows, run_state
 from trainer import schedules
-from trainer.workloads import get_workload, list_workloads
+from trainer.workloads import list_workloads
 
 TEAM_HEADER = OpenApiParameter(
     "X-Arena-Team", str, OpenApiParameter.HEADER, required=False, description="the team (slug) to act for"
@@ -270,9 +270,6 @@ def studies(request: Request) -> Response:
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         _throttle(request)
-        target = data.get("target_accuracy")
-        if target is None:
-            target = get_workload(data["workload"]).target_accuracy
         try:
             study = actions.create_study(
                 team=team,
@@ -283,7 +280,7 @@ def studies(request: Request) -> Response:
                 policies=data["policies"],
                 seeds=data["seeds"],
                 epochs=data["epochs"],
-                target_accuracy=target,
+                target_accuracy=data.get("target_accuracy"),
                 lr_scales=data.get("lr_scales"),
             )
         except actions.QuotaExceeded as exc:
