@@ -11,15 +11,20 @@ from django.db import transaction
 from dashboard.models import Membership, Policy, Team
 from trainer import schedules
 
+# LRs that train both demo workloads: LeNet on MNIST (SGD, momentum 0.9) diverges at 0.1.
 DEMO_POLICIES = [
-    ("Fixed 0.05", "A constant LR: the baseline every policy is compared with.", {"kind": "FIX", "k0": 0.05}),
-    ("Step decay", "LRBench's default decay: ×0.1 every 3 epochs.", {"kind": "STEP", "k0": 0.1, "gamma": 0.1, "l": 3}),
+    ("Fixed 0.02", "A constant LR: the baseline every policy is compared with.", {"kind": "FIX", "k0": 0.02}),
+    ("Step decay", "0.02, ×0.1 every 3 epochs.", {"kind": "STEP", "k0": 0.02, "gamma": 0.1, "l": 3}),
     (
-        "Cosine 0.001–0.1",
+        "Cosine 0.001–0.05",
         "Half a cosine from k1 down to k0 over 10 epochs.",
-        {"kind": "COS", "k0": 0.001, "k1": 0.1, "l": 10},
+        {"kind": "COS", "k0": 0.001, "k1": 0.05, "l": 10},
     ),
-    ("Triangle 0.01–0.1", "A cyclic LR with a half-cycle of 2 epochs.", {"kind": "TRI", "k0": 0.01, "k1": 0.1, "l": 2}),
+    (
+        "Triangle 0.005–0.05",
+        "A cyclic LR with a half-cycle of 2 epochs.",
+        {"kind": "TRI", "k0": 0.005, "k1": 0.05, "l": 2},
+    ),
 ]
 
 
