@@ -1,0 +1,420 @@
+"""Policy-batched training: K runs of one workload, differing in policy and seed, trained together.
+
+The K models live as stacked tensors (trainer.functional.ModelStack) and take
+each step together: one vmapped forward, one backward, one SGD update with a
+per-model LR. Everything else is what K calls of trainer.engine.train would
+do: each model is initialised under its own seed, draws its own data order
+(and augmentation) from its own seeded generator, gets its policy's LR every
+iteration, is evaluated and reported after every epoch, and an adaptive
+policy observes its own epochs. So the results equal K sequential runs within
+floating-point tolerance. A run that is cancelled or diverges leaves the
+batch; the others go on.
+
+BatchNorm is handled: its running statistics are stacked buffers, one set per
+model, updated in place under vmap. What cannot be reproduced this way falls
+back to sequential runs through the engine, with a log line saying why:
+optimizers other than SGD, policies fed every step's loss (needs_step_loss),
+models with dropout (their masks would come from one shared generator) or
+with cumulative-average batch norm, checkpointing, torch.compile, and
+TrainConfig fields newer than this module. So do models with convolutions on
+the CPU, where batching them is slower (see BATCH_CONVOLUTIONS_ON_CPU).
+
+As in the engine, no step waits for the host: each epoch's LRs go to the
+device as one table, and losses and correct counts are summed in device
+tensors read once per epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainer.engine import (
+    STOP_CHECK_EVERY,
+    TrainConfig,
+    _cpu_threads,
+    _finite_or_none,
+    _load_data,
+    _lr_trace,
+    _Plan,
+    _plan,
+    _summarise,
+    resolve_device,
+    train,
+)
+from trainer.functional import ModelStack, StackedSGD
+from trainer.metrics import lrbench_metrics
+from trainer.paths import default_data_dir
+from trainer.workloads import Workload
+
+log = logging.getLogger(__name__)
+
+# On the CPU, convolutions under vmap become grouped convolutions that miss the
+# oneDNN channels_last kernels the engine uses: K LeNet runs trained together
+# took about twice as long as the same runs one after another (docs/benchmarks.md).
+# So on the CPU, models with convolutions are trained sequentially unless this is True.
+BATCH_CONVOLUTIONS_ON_CPU = False
+
+# TrainConfig fields that batched training reproduces (compile and
+# checkpoint_path are checked apart). A config that sets any other, newer
+# field away from its default is trained by the engine itself.
+KNOWN_CONFIG_FIELDS = {
+    "workload",
+    "policy",
+    "epochs",
+    "seed",
+    "device",
+    "data_dir",
+    "workload_options",
+    "optimizer",
+    "synthetic",
+    "compile",
+    "checkpoint_path",
+    "resume",
+    "limit_train_batches",
+    "limit_test_batches",
+}
+
+
+@dataclass(eq=False)  # a run is itself: compared by identity
+class _Run:
+    """One run's bookkeeping."""
+
+    index: int  # its position in the caller's configs
+    config: TrainConfig
+    plan: _Plan
+    model: nn.Module  # as built under its seed; gets the trained weights when the run leaves the batch
+    shuffle_rng: torch.Generator  # data order and augmentation, as in the engine
+    epochs: list[dict] = field(default_factory=list)
+    status: str = "running"
+    diverged_epoch: int | None = None
+    iterations: int = 0  # the global iteration count when it left the batch
+    total_seconds: float = 0.0
+
+
+def train_batched(
+    configs: list[TrainConfig],
+    on_epoch: Callable[[int, dict], None] | None = None,
+    should_stop: Callable[[int], bool] | None = None,
+) -> list[dict]:
+    """Train configs[k] for every k together; return what train(configs[k]) would, in order.
+
+    on_epoch(k, metrics) gets run k's epoch dict after every epoch it completes.
+    should_stop(k) is asked, for every run still training, before every epoch and
+    every STOP_CHECK_EVERY iterations; True ends run k "cancelled" (its partial
+    epoch unreported) and the others go on. A non-finite training loss ends that
+    run "diverged" after its epoch is reported. Exceptions from on_epoch propagate.
+
+    Each config is validated as train() validates it. They must share everything
+    but policy, seed and optimizer settings: workload, epochs, device, data_dir,
+    synthetic, workload_options and the limits (ValueError naming the field).
+    """
+    if not configs:
+        return []
+    plans = [_plan(c) for c in configs]
+    device = _shared_device(configs, plans)
+    reason = _why_not_batched(configs, plans)
+    if reason is None:
+        workload = plans[0].workload
+        with _cpu_threads(workload.cpu_threads if device.type == "cpu" else None):
+            results, reason = _run(configs, plans, device, on_epoch, should_stop or (lambda k: False))
+        if reason is None:
+            return results
+    log.info("train_batched: %s; training the %d runs one after another", reason, len(configs))
+    return _train_sequentially(configs, on_epoch, should_stop)
+
+
+def _shared_device(configs: list[TrainConfig], plans: list[_Plan]) -> torch.device:
+    """The batch's device; ValueError naming the first setting the configs do not share."""
+    for name, values in (
+        ("workload", [c.workload for c in configs]),
+        ("epochs", [c.epochs for c in configs]),
+        ("device", [resolve_device(c.device) for c in configs]),
+        ("data_dir", [_data_dir(c) for c in configs]),
+        ("synthetic", [c.synthetic for c in configs]),
+        ("workload_options", [p.options for p in plans]),
+        ("limit_train_batches", [c.limit_train_batches for c in configs]),
+        ("limit_test_batches", [c.limit_test_batches for c in configs]),
+    ):
+        if any(v != values[0] for v in values):
+            raise ValueError(f"all configs must share {name}: got {', '.join(map(str, values))}")
+    return resolve_device(configs[0].device)
+
+
+def _data_dir(config: TrainConfig) -> Path:
+    return Path(config.data_dir).expanduser() if config.data_dir else default_data_dir()
+
+
+def _why_not_batched(configs: list[TrainConfig], plans: list[_Plan]) -> str | None:
+    """Why these runs cannot be batched with results equal to the engine's; None when they can."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    for config in configs:
+        for f in dataclasses.fields(config):
+            if f.name not in KNOWN_CONFIG_FIELDS and getattr(config, f.name) != defaults.get(f.name):
+                return f"TrainConfig.{f.name} is set, which batched training does not know"
+        if config.compile:
+            return "compile is set (batched training runs uncompiled)"
+        if config.checkpoint_path is not None:
+            return "checkpoint_path is set (batched training writes no checkpoints)"
+    for plan in plans:
+        if getattr(plan.policy, "needs_step_loss", False):
+            return "a policy sets its LR from every step's loss (observe_step), which batched training does not feed"
+    names = {p.optimizer["name"] for p in plans}
+    if names != {"sgd"}:
+        return f"optimizer {', '.join(sorted(names))}: batched training has SGD only"
+    if len({p.optimizer.get("nesterov", False) for p in plans}) > 1:
+        return "the runs differ in Nesterov momentum"
+    return None
+
+
+def _why_model_not_batched(model: nn.Module, device: torch.device) -> str | None:
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.conv._ConvNd) and device.type == "cpu" and not BATCH_CONVOLUTIONS_ON_CPU:
+            return f"its model has convolutions ({name}), which run faster one model at a time on the CPU"
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            return f"its model has dropout ({name}), whose random masks would not match separate runs"
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.momentum is None:
+            return f"its model's batch norm {name} uses a cumulative average (momentum=None)"
+    return None
+
+
+def _train_sequentially(
+    configs: list[TrainConfig],
+    on_epoch: Callable[[int, dict], None] | None,
+    should_stop: Callable[[int], bool] | None,
+) -> list[dict]:
+    results = []
+    for k, config in enumerate(configs):
+        report = None if on_epoch is None else (lambda metrics, k=k: on_epoch(k, metrics))
+        stop = None if should_stop is None else (lambda k=k: should_stop(k))
+        results.append(train(config, on_epoch=report, should_stop=stop))
+    return results
+
+
+def _run(
+    configs: list[TrainConfig],
+    plans: list[_Plan],
+    device: torch.device,
+    on_epoch: Callable[[int, dict], None] | None,
+    should_stop: Callable[[int], bool],
+) -> tuple[list[dict], str | None]:
+    """The runs' results; or ([], why) when their model cannot be batched, found before any training."""
+    workload, options = plans[0].workload, plans[0].options
+    on_cuda = device.type == "cuda"
+    epochs_total = configs[0].epochs
+
+    # Data: whole sets on the device, once for all runs.
+    x_train, y_train, x_test, y_test = _load_data(configs[0], workload, device)
+    n_train = len(x_train)
+    batch_size = workload.batch_size
+    steps_per_epoch = math.ceil(n_train / batch_size)  # the last partial batch is kept
+    if configs[0].limit_train_batches is not None:
+        steps_per_epoch = min(steps_per_epoch, configs[0].limit_train_batches)
+
+    # Models: each initialised under its own seed as the engine does, then stacked.
+    runs = []
+    for k, (config, plan) in enumerate(zip(configs, plans, strict=True)):
+        torch.manual_seed(config.seed)
+        shuffle_rng = torch.Generator(device=device).manual_seed(config.seed)
+        model = workload.create_model(options).to(device)
+        runs.append(_Run(k, config, plan, model, shuffle_rng))
+    reason = _why_model_not_batched(runs[0].model, device)
+    if reason is not None:
+        return [], reason
+    batch = _Batch(runs, _lr_scales(workload, runs[0].model, options), device)
+
+    def autocast() -> torch.autocast:
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda)
+
+    iteration = 0  # global, 0-based: every policy's clock
+    for epoch in range(1, epochs_total + 1):
+        batch.leave([r for r in batch.runs if should_stop(r.index)], "cancelled", iteration)
+        if not batch.runs:
+            break
+        epoch_start = time.perf_counter()
+
+        # Train one epoch, all runs in step.
+        batch.stack.train()
+        loss_sum = torch.zeros(len(batch.runs), device=device)
+        correct = torch.zeros(len(batch.runs), dtype=torch.int64, device=device)
+        seen = 0
+        orders = torch.stack([torch.randperm(n_train, device=device, generator=r.shuffle_rng) for r in batch.runs])
+        clock = range(iteration, iteration + steps_per_epoch)
+        lrs = [[r.plan.policy.lr_at(i, steps_per_epoch) for i in clock] for r in batch.runs]
+        lr_table = torch.tensor(lrs, dtype=torch.float32).t().contiguous().to(device)  # (step, run): one copy
+        for step in range(steps_per_epoch):
+            indices = orders[:, step * batch_size : (step + 1) * batch_size]
+            inputs, targets = x_train[indices], y_train[indices]
+            if workload.augment is not None:  # each run's own generator, in the engine's order
+                inputs = torch.stack(
+                    [workload.augment(x, r.shuffle_rng) for x, r in zip(inputs, batch.runs, strict=True)]
+                )
+            with autocast():
+                logits = batch.stack(inputs)
+            losses = _cross_entropy_per_model(logits.float(), targets)
+            grads = torch.autograd.grad(losses.sum(), batch.stack.trainable())
+            batch.optimizer.step(grads, lr_table[step])
+
+            loss_sum += losses.detach() * indices.shape[1]  # non-finite from any bad step on
+            correct += (logits.detach().argmax(dim=2) == targets).sum(dim=1)
+            seen += indices.shape[1]
+            iteration += 1
+            if iteration % STOP_CHECK_EVERY == 0:
+                cancelled = [r for r in batch.runs if should_stop(r.index)]
+                if cancelled:  # mid-epoch: their partial epoch is not reported
+                    for run in cancelled:
+                        run.total_seconds += time.perf_counter() - epoch_start
+                    kept = batch.leave(cancelled, "cancelled", iteration)
+                    if not batch.runs:
+                        break
+                    index = torch.tensor(kept, device=device)
+                    orders, lr_table = orders[index], lr_table[:, index]
+                    loss_sum, correct = loss_sum[index], correct[index]
+                    lrs = [lrs[i] for i in kept]
+        if not batch.runs:
+            break
+        train_losses = [s / seen for s in loss_sum.tolist()]  # the epoch's one wait for the device
+        train_accs = [c / seen for c in correct.tolist()]
+        train_seconds = time.perf_counter() - epoch_start
+
+        tests = _evaluate(batch.stack, x_test, y_test, workload.eval_batch_size, autocast)
+        seconds = time.perf_counter() - epoch_start
+
+        diverged = []
+        for run, run_lrs, train_loss, train_acc, test in zip(
+            batch.runs, lrs, train_losses, train_accs, tests, strict=True
+        ):
+            run.total_seconds += seconds
+            metrics = _finite_or_none(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "train_acc": train_acc,
+                    "test_loss": test["loss"],
+                    "test_acc": test["top1"],
+                    "test_top5": test["top5"],
+                    "ac": test["ac"],
+                    "cv": test["cv"],
+                    "cvac": test["cvac"],
+                    "lr_first": run_lrs[0],
+                    "lr_last": run_lrs[-1],
+                    "lr_mean": math.fsum(run_lrs) / len(run_lrs),
+                    "lr_trace": _lr_trace(run_lrs, epoch - 1, steps_per_epoch),
+                    "seconds": seconds,  # the batch's wall time for the epoch, shared by its runs
+                    "samples_per_sec": seen / train_seconds,  # this run's samples; the batch did K times as many
+                    "iterations": iteration,
+                }
+            )
+            run.epochs.append(metrics)
+            observe = getattr(run.plan.policy, "observe", None)
+            if observe is not None:  # an adaptive policy: its next LRs may depend on this epoch
+                observe(epoch, metrics, epochs_total)
+            if on_epoch is not None:
+                on_epoch(run.index, metrics)
+            if not math.isfinite(train_loss):
+                run.diverged_epoch = epoch
+                diverged.append(run)
+        batch.leave(diverged, "diverged", iteration)
+    batch.leave(list(batch.runs), "succeeded", iteration)
+
+    device_name = (
+        torch.cuda.get_device_name(device) if on_cuda else (platform.processor() or platform.machine() or "cpu")
+    )
+    return [_result(run, device, device_name) for run in runs], None
+
+
+def _lr_scales(workload: Workload, model: nn.Module, options: dict[str, Any]) -> dict[str, float]:
+    """Each trainable parameter's LR multiplier, by name, from the workload's parameter groups."""
+    scale_of = {id(p): group["lr_scale"] for group in workload.param_groups(model, options) for p in group["params"]}
+    return {name: scale_of[id(p)] for name, p in model.named_parameters() if id(p) in scale_of}
+
+
+class _Batch:
+    """The runs still training, with their stacked models and optimizer, kept in the same order."""
+
+    def __init__(self, runs: list[_Run], lr_scales: dict[str, float], device: torch.device):
+        self.runs = list(runs)
+        self.device = device
+        self.stack = ModelStack([r.model for r in runs], trainable=list(lr_scales))
+        self.optimizer = StackedSGD(
+            self.stack.trainable(),
+            lr_scales=list(lr_scales.values()),
+            momentum=[r.plan.optimizer["momentum"] for r in runs],
+            weight_decay=[r.plan.optimizer["weight_decay"] for r in runs],
+            nesterov=runs[0].plan.optimizer["nesterov"],
+        )
+
+    def leave(self, leaving: list[_Run], status: str, iteration: int) -> list[int]:
+        """End these runs with this status, their trained weights written into their own modules.
+
+        Returns the positions, in the old order, of the runs that stay.
+        """
+        if not leaving:
+            return list(range(len(self.runs)))
+        for run in leaving:
+            run.status, run.iterations = status, iteration
+            self.stack.copy_into(self.runs.index(run), run.model)
+        kept = [i for i, r in enumerate(self.runs) if r not in leaving]
+        self.runs = [self.runs[i] for i in kept]
+        if self.runs:
+            index = torch.tensor(kept, device=self.device)
+            self.stack.keep(index)
+            self.optimizer.keep(index, self.stack.trainable())
+        return kept
+
+
+def _cross_entropy_per_model(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each model's mean cross-entropy over its batch: logits (K, B, C), targets (K, B) -> (K,)."""
+    per_sample = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
+    return per_sample.view(targets.shape).mean(dim=1)
+
+
+@torch.no_grad()
+def _evaluate(
+    stack: ModelStack,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    autocast: Callable[[], torch.autocast],
+) -> list[dict[str, float]]:
+    """Every model's test metrics, as the engine's _evaluate computes them for one."""
+    stack.eval()
+    chunk = max(1, batch_size // len(stack))  # about batch_size samples per call in all: the engine's memory
+    with autocast():
+        logits = torch.cat(
+            [stack(inputs[i : i + chunk], shared=True).float() for i in range(0, len(inputs), chunk)], dim=1
+        )
+    losses = _cross_entropy_per_model(logits, labels.expand(len(logits), -1)).tolist()
+    return [
+        {"loss": loss, **lrbench_metrics(model_logits, labels)}
+        for loss, model_logits in zip(losses, logits, strict=True)
+    ]
+
+
+def _result(run: _Run, device: torch.device, device_name: str) -> dict:
+    """The run's result, with train()'s keys."""
+    plan = run.plan
+    return {
+        "status": run.status,
+        "device": str(device),
+        "device_name": device_name,
+        "workload": plan.workload.name,
+        "workload_options": plan.options,
+        "policy": getattr(plan.policy, "spec", None),
+        "optimizer": plan.optimizer,
+        "synthetic": run.config.synthetic,
+        "resumed_from_epoch": None,
+        "epochs": run.epochs,
+        "summary": _summarise(run.epochs, plan.workload, run.iterations, run.total_seconds, run.diverged_epoch),
+    }
