@@ -56,20 +56,38 @@ def seed(n_runs: int, n_epochs: int, n_policies: int = 40) -> tuple:
     policies = Policy.objects.bulk_create(
         [Policy(team=team, name=f"policy {i}", spec={"kind": "FIX", "k0": 0.01 * (i + 1)}) for i in range(n_policies)]
     )
-    study = Study.objects.create(team=team, name="bench", workload="digits-mlp", epochs=n_epochs, seeds=list(range(50)),
-                                 target_accuracy=0.9)
+    study = Study.objects.create(
+        team=team, name="bench", workload="digits-mlp", epochs=n_epochs, seeds=list(range(50)), target_accuracy=0.9
+    )
     runs = []
     for i in range(n_runs):
         acc = min(0.99, max(0.1, rng.gauss(0.9, 0.05)))
         reached = acc >= 0.9
         runs.append(
-            Run(team=team, policy=policies[i % n_policies], policy_spec={"kind": "FIX", "k0": 0.1},
-                workload="digits-mlp", epochs=n_epochs, seed=i // n_policies, status="succeeded",
-                study=study if i < 50 else None, lr_scale=1.0, target_accuracy=0.9, final_acc=acc, best_acc=acc,
-                final_top5=0.99, ac=0.9, cv=0.1, cvac=0.05, loss_gap=0.1, total_seconds=rng.uniform(5, 50),
+            Run(
+                team=team,
+                policy=policies[i % n_policies],
+                policy_spec={"kind": "FIX", "k0": 0.1},
+                workload="digits-mlp",
+                epochs=n_epochs,
+                seed=i // n_policies,
+                status="succeeded",
+                study=study if i < 50 else None,
+                lr_scale=1.0,
+                target_accuracy=0.9,
+                final_acc=acc,
+                best_acc=acc,
+                final_top5=0.99,
+                ac=0.9,
+                cv=0.1,
+                cvac=0.05,
+                loss_gap=0.1,
+                total_seconds=rng.uniform(5, 50),
                 epochs_to_target=rng.randint(1, n_epochs) if reached else None,
                 iterations_to_target=rng.randint(100, 5000) if reached else None,
-                seconds_to_target=rng.uniform(1, 40) if reached else None, epochs_done=n_epochs)
+                seconds_to_target=rng.uniform(1, 40) if reached else None,
+                epochs_done=n_epochs,
+            )
         )
     runs = Run.objects.bulk_create(runs, batch_size=2000)
     started = time.perf_counter()
@@ -77,9 +95,19 @@ def seed(n_runs: int, n_epochs: int, n_policies: int = 40) -> tuple:
     for run in runs:
         for epoch in range(1, n_epochs + 1):
             batch.append(
-                EpochMetric(run_id=run.pk, epoch=epoch, train_loss=1 / epoch, train_acc=run.final_acc,
-                            test_loss=1 / epoch, test_acc=run.final_acc * epoch / n_epochs, lr_first=0.1,
-                            lr_last=0.1, lr_mean=0.1, seconds=0.5, extra={"test_top5": 0.99})
+                EpochMetric(
+                    run_id=run.pk,
+                    epoch=epoch,
+                    train_loss=1 / epoch,
+                    train_acc=run.final_acc,
+                    test_loss=1 / epoch,
+                    test_acc=run.final_acc * epoch / n_epochs,
+                    lr_first=0.1,
+                    lr_last=0.1,
+                    lr_mean=0.1,
+                    seconds=0.5,
+                    extra={"test_top5": 0.99},
+                )
             )
         if len(batch) >= 50_000:
             EpochMetric.objects.bulk_create(batch, batch_size=10_000)
@@ -107,7 +135,9 @@ def naive_board(workload: str, epochs: int) -> list:
 
     from dashboard.models import EpochMetric
 
-    last = EpochMetric.objects.filter(run__workload=workload, run__epochs=epochs).values("run_id").annotate(e=Max("epoch"))
+    last = (
+        EpochMetric.objects.filter(run__workload=workload, run__epochs=epochs).values("run_id").annotate(e=Max("epoch"))
+    )
     finals = EpochMetric.objects.filter(run__workload=workload, run__epochs=epochs, epoch=epochs).values_list(
         "run__policy_id", "test_acc"
     )
@@ -136,8 +166,10 @@ def main() -> None:
             assert response.status_code == 200 and len(response.json()["rows"]) == 40
 
         def board_ranked_by_score():
-            response = client.get("/api/leaderboard/", {"workload": "digits-mlp", "rank": "score",
-                                                         "weights": "final_acc:1,cv:1,seconds_to_target:1"})
+            response = client.get(
+                "/api/leaderboard/",
+                {"workload": "digits-mlp", "rank": "score", "weights": "final_acc:1,cv:1,seconds_to_target:1"},
+            )
             assert response.status_code == 200
 
         def compare_study():
@@ -162,8 +194,10 @@ def main() -> None:
             print(f"{name:34} {ms:9.1f}")
         print(f"{'baseline: board from epoch rows':34} {baseline:9.1f}")
         board_ms = results[0][1]
-        print(f"\nleaderboard vs the 150 ms target: {board_ms / 150:.2f}x of the budget "
-              f"({'met' if board_ms < 150 else 'MISSED'})")
+        print(
+            f"\nleaderboard vs the 150 ms target: {board_ms / 150:.2f}x of the budget "
+            f"({'met' if board_ms < 150 else 'MISSED'})"
+        )
         print(f"leaderboard speed-up over the epoch-row baseline: {baseline / board_ms:.1f}x")
 
 

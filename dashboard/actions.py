@@ -169,7 +169,6 @@ def create_study(
     Every scaled spec is validated before anything is stored: a scale that
     pushes an LR out of its range fails the whole request, naming the policy.
     """
-    from dashboard.tasks import train_run
     from trainer.workloads import get_workload
 
     if target_accuracy is None:
@@ -215,9 +214,23 @@ def create_study(
                 for seed in seeds
             ]
         )
-        run_ids = [run.pk for run in runs]
-        transaction.on_commit(lambda: [train_run.delay(run_id) for run_id in run_ids])
+        batches = batch_ids([run.pk for run in runs], settings.ARENA_BATCH_RUNS)
+        transaction.on_commit(lambda: send_batches(batches))
     return study
+
+
+def send_batches(batches: list[list[int]]) -> None:
+    """Hand each group of a study's runs to a worker, which trains the group together."""
+    from dashboard.tasks import train_batch
+
+    for batch in batches:
+        train_batch.delay(batch)
+
+
+def batch_ids(run_ids: list[int], size: int) -> list[list[int]]:
+    """Runs of one study in groups a worker trains together (one group per task, so several workers share)."""
+    size = max(1, size)
+    return [run_ids[i : i + size] for i in range(0, len(run_ids), size)]
 
 
 def checkpoint_path(run_id: int) -> Path:

@@ -190,6 +190,8 @@ SPECTACULAR_SETTINGS = {
 ARENA_MAX_EPOCHS = env_int("ARENA_MAX_EPOCHS", 1000)
 ARENA_PREVIEW_POINTS = 600
 ARENA_MAX_STUDY_RUNS = env_int("ARENA_MAX_STUDY_RUNS", 200)
+# A study's runs go to workers in groups of this many, trained together by trainer.batched.
+ARENA_BATCH_RUNS = env_int("ARENA_BATCH_RUNS", 8)
 # Creating runs and studies, per user (the pages and the API share the counter).
 ARENA_RATE_LIMITS = {"runs": env_str("ARENA_RUN_RATE", "60/minute")}
 

@@ -52,6 +52,48 @@ def train_run(self, run_id: int) -> None:
     actions.finish_run(run, result)
 
 
+@shared_task(bind=True, name="arena.train_batch", acks_late=True, ignore_result=True)
+def train_batch(self, run_ids: list[int]) -> None:
+    """Train several runs of one workload and budget together (a study's runs).
+
+    trainer.batched trains them as one stacked model where that is faster and
+    exact, and one after another otherwise; each run still records its own
+    epochs and result. Batched runs keep no checkpoint: a worker that dies
+    hands them back (recover_runs) and they start again.
+    """
+    from trainer.batched import train_batched
+    from trainer.engine import TrainConfig
+
+    runs = [run for run_id in run_ids if (run := actions.start_run(run_id, worker=self.request.hostname or ""))]
+    if not runs:
+        return
+    device = os.environ.get("ARENA_DEVICE", "auto")
+    configs = [
+        TrainConfig(
+            workload=run.workload,
+            policy=run.policy_spec,
+            epochs=run.epochs,
+            seed=run.seed,
+            device=device,
+            data_dir=settings.DATA_DIR,
+        )
+        for run in runs
+    ]
+    try:
+        results = train_batched(
+            configs,
+            on_epoch=lambda k, metrics: actions.record_epoch(runs[k], metrics),
+            should_stop=lambda k: actions.is_cancelled(runs[k].pk),
+        )
+    except Exception as exc:  # noqa: BLE001 - every run of the batch keeps the error
+        log.exception("batch %s failed", run_ids)
+        for run in runs:
+            actions.fail_run(run, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
+        return
+    for run, result in zip(runs, results, strict=True):
+        actions.finish_run(run, result)
+
+
 @shared_task(bind=True, name="arena.run_job", acks_late=True, ignore_result=True)
 def run_job(self, job_id: int) -> None:
     from dashboard import jobs

@@ -115,3 +115,38 @@ def test_a_diverging_run_ends_as_diverged(cast):
     run.refresh_from_db()
     assert run.status == "diverged"
     assert run.diverged_epoch is not None and run.diverged_epoch <= 4
+
+
+def test_a_studys_runs_train_together_and_each_keeps_its_own_epochs_and_result(cast, monkeypatch):
+    from dashboard import actions as run_actions
+    from dashboard import tasks
+    from dashboard.models import Policy
+
+    # This test is the worker: each group the study sends trains in-process (the integration tests use the broker).
+    batches = []
+
+    def train_now(groups):
+        for ids in groups:
+            batches.append(ids)
+            tasks.train_batch(ids)
+
+    monkeypatch.setattr(run_actions, "send_batches", train_now)
+    monkeypatch.setattr(run_actions.settings, "ARENA_BATCH_RUNS", 3)
+    policies = [
+        Policy.objects.create(team=cast.team, name="b-fix", spec={"kind": "FIX", "k0": 0.05}),
+        Policy.objects.create(team=cast.team, name="b-step", spec={"kind": "STEP", "k0": 0.1, "gamma": 0.5, "l": 1}),
+    ]
+    study = run_actions.create_study(
+        team=cast.team, user=cast.bob, name="batched", workload="digits-mlp", policies=policies, seeds=[0, 1], epochs=3
+    )
+    runs = list(study.runs.order_by("pk"))
+    assert sorted(batches) == [[r.pk for r in runs[:3]], [runs[3].pk]]
+    for run in runs:
+        run.refresh_from_db()
+        rows = list(EpochMetric.objects.filter(run=run).order_by("epoch"))
+        assert run.status == "succeeded", run.error
+        assert [r.epoch for r in rows] == [1, 2, 3] and run.final_acc == rows[-1].test_acc > 0.85
+        expected_lr = 0.05 if run.policy.name == "b-fix" else 0.1 * 0.5**2
+        assert rows[-1].lr_first == pytest.approx(expected_lr)
+    by_seed = {(r.policy_id, r.seed): r.final_acc for r in runs}
+    assert by_seed[(policies[0].pk, 0)] != by_seed[(policies[0].pk, 1)]  # each run its own seed
