@@ -466,8 +466,13 @@ def _lr_trace(lrs: list[float], epoch_index: int, steps_per_epoch: int) -> list[
     return [[epoch_index + i / steps_per_epoch, lrs[i]] for i in picks]
 
 
-def _finite_or_none(report: dict) -> dict:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in report.items()}
+def _finite_or_none(value: Any) -> Any:
+    """Non-finite floats become None, in nested lists (the LR trace) and dicts too: reports stay JSON."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 # The command line: `python -m trainer meta-train ...` once trainer/cli.py calls register_cli.
