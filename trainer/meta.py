@@ -373,7 +373,8 @@ def _meta_train(
         "meta_every": meta_every,
         "meta_set_size": len(x_meta),
         "checkpoints": checkpoints,
-        "spec": learned_spec(checkpoints, classes) if checkpoints else None,
+        # A diverged meta-training leaves non-finite weights: there is no schedule to hand over.
+        "spec": learned_spec(checkpoints, classes) if checkpoints and status != "diverged" else None,
     }
 
 
