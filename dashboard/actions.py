@@ -421,11 +421,18 @@ def archive_policy(policy: Policy, archived: bool = True) -> Policy:
 
 def duplicate_policy(policy: Policy, *, user, team: Team | None = None) -> Policy:
     team = team or policy.team
-    base = f"Copy of {policy.name}"[:90]
-    name, number = base, 2
-    while Policy.objects.filter(team=team, name=name).exists():
-        name, number = f"{base} ({number})", number + 1
+    name = free_policy_name(team, f"Copy of {policy.name}")
     return create_policy(team=team, user=user, name=name, spec=policy.spec, description=policy.description)
+
+
+def free_policy_name(team: Team, wanted: str) -> str:
+    """`wanted`, or `wanted (2)`, `(3)` … : the first name the team's policies do not use yet."""
+    base = wanted[:90]
+    taken = set(Policy.objects.filter(team=team, name__startswith=base).values_list("name", flat=True))
+    name, number = base, 2
+    while name in taken:
+        name, number = f"{base} ({number})", number + 1
+    return name
 
 
 def _board_changed_for(policy: Policy) -> None:
@@ -612,10 +619,7 @@ def convert_policy(policy: Policy, *, user, team: Team, wd: float, momentum: flo
     from trainer.schedules import remove_weight_decay
 
     spec = remove_weight_decay(policy.spec, wd, momentum, steps_per_epoch)
-    base = f"{policy.name} without WD"[:90]
-    name, number = base, 2
-    while Policy.objects.filter(team=team, name=name).exists():
-        name, number = f"{base} ({number})", number + 1
+    name = free_policy_name(team, f"{policy.name} without WD")
     description = (
         f"“{policy.name}” trained with weight decay {wd:g} and momentum {momentum:g}, converted to the exactly "
         f"equivalent schedule trained without weight decay (Li & Arora's recursion, {steps_per_epoch} iterations "

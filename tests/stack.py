@@ -137,9 +137,8 @@ class Stack:
 
     def start_worker(self, wait: bool = False) -> subprocess.Popen:
         """A Celery worker, always under the same name (as a restarted worker would be)."""
-        name = (
-            f"worker-{len([k for k in self.procs if k.startswith('worker')])}" if "worker" in self.procs else "worker"
-        )
+        restarts = sum(1 for key in self.procs if key.startswith("worker"))
+        name = f"worker-{restarts}" if restarts else "worker"  # worker, worker-1, worker-2 …
         proc = self._spawn(
             name,
             [

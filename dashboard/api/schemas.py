@@ -56,13 +56,6 @@ class RunDetailSerializer(RunStateSerializer):
     epoch_metrics = serializers.ListField(child=serializers.DictField())
 
 
-class RunPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = RunStateSerializer(many=True)
-
-
 class StudyStateSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -79,13 +72,6 @@ class StudyStateSerializer(serializers.Serializer):
 
 class StudyDetailSerializer(StudyStateSerializer):
     progress = serializers.DictField()
-
-
-class StudyPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = StudyStateSerializer(many=True)
 
 
 class LeaderboardSerializer(serializers.Serializer):

@@ -166,7 +166,7 @@ def policy_unpublish(request: Request, pk: int) -> Response:
     methods=["GET"],
     operation_id="runs_list",
     parameters=[RunFilterSerializer],
-    responses={200: schemas.RunPageSerializer, 400: schemas.ErrorSerializer},
+    responses={200: schemas.page_of(schemas.RunStateSerializer, "RunPage"), 400: schemas.ErrorSerializer},
 )
 @extend_schema(
     methods=["POST"],
@@ -255,7 +255,11 @@ def leaderboard_export(request: Request) -> HttpResponse:
     return exports.json_response(data, f"{name}.json")
 
 
-@extend_schema(methods=["GET"], operation_id="studies_list", responses={200: schemas.StudyPageSerializer})
+@extend_schema(
+    methods=["GET"],
+    operation_id="studies_list",
+    responses={200: schemas.page_of(schemas.StudyStateSerializer, "StudyPage")},
+)
 @extend_schema(
     methods=["POST"],
     parameters=[TEAM_HEADER],
