@@ -15,7 +15,8 @@ from functools import lru_cache
 from django import forms
 from django.conf import settings
 
-from dashboard import access
+from dashboard import access, fleet
+from dashboard.models import Run
 from trainer import schedules
 from trainer.workloads import list_workloads
 
@@ -191,11 +192,35 @@ def _max_epochs_validator(value: int) -> None:
         raise forms.ValidationError(f"At most {settings.ARENA_MAX_EPOCHS} epochs per run.")
 
 
+class DeviceField(forms.ChoiceField):
+    """auto, cpu or gpu: the kind of worker a run goes to (dashboard/fleet.py)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(
+            choices=Run.Device.choices,
+            initial=Run.Device.AUTO,
+            help_text="auto: a GPU worker for the workloads that prefer one, where GPU workers exist",
+            required=False,
+            **kwargs,
+        )
+
+    def clean(self, value: str) -> str:
+        return super().clean(value) or Run.Device.AUTO
+
+    def validate(self, value: str) -> None:
+        super().validate(value)
+        try:
+            fleet.check_device(value)
+        except fleet.NoGpuWorkers as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
 class RunForm(forms.Form):
     policy = forms.ModelChoiceField(queryset=None)
     workload = forms.ChoiceField()
     epochs = forms.IntegerField(min_value=1, initial=5, validators=[_max_epochs_validator])
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    device = DeviceField()
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -216,6 +241,7 @@ class StudyForm(forms.Form):
     robustness = forms.BooleanField(
         required=False, label="Base-LR robustness: also run every policy with its LRs × 0.1, 0.5, 5 and 10"
     )
+    device = DeviceField()
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -155,8 +155,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 48 * 3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = "arena"
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# Runs on a fleet of workers (dashboard/fleet.py). A worker renews the lease of what
+# it trains every ARENA_LEASE_SECONDS / 4; when a lease expires any worker takes the
+# run over from its last checkpoint. Every ARENA_RECONCILE_SECONDS each worker hands
+# expired runs back to the queue and re-sends queued runs and jobs whose broker
+# message is gone (held by no queue, sent more than ARENA_RESEND_AFTER_SECONDS ago).
+ARENA_LEASE_SECONDS = env_int("ARENA_LEASE_SECONDS", 60)
+ARENA_RECONCILE_SECONDS = env_int("ARENA_RECONCILE_SECONDS", 15)
+ARENA_RESEND_AFTER_SECONDS = env_int("ARENA_RESEND_AFTER_SECONDS", 30)
+# Whether GPU workers consume the `gpu` queue here: runs of workloads that prefer a GPU
+# go there when their device is `auto`, and asking for `gpu` without them is an error.
+ARENA_GPU_WORKERS = env_bool("ARENA_GPU_WORKERS", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -194,6 +194,7 @@ def run_create(request: HttpRequest) -> HttpResponse:
                 workload=form.cleaned_data["workload"],
                 epochs=form.cleaned_data["epochs"],
                 seed=form.cleaned_data["seed"],
+                device=form.cleaned_data["device"],
             )
         except actions.QuotaExceeded as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -279,6 +280,7 @@ def study_create(request: HttpRequest) -> HttpResponse:
                 epochs=data["epochs"],
                 target_accuracy=data.get("target_accuracy"),
                 lr_scales=data["lr_scales"],
+                device=data["device"],
             )
         except actions.QuotaExceeded as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)

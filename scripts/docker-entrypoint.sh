@@ -9,7 +9,8 @@ case "${1:-web}" in
     ;;
   worker)
     # solo pool: one run at a time per worker, and no fork after CUDA is touched.
-    exec celery -A dashboard worker --pool=solo --queues=arena --loglevel=INFO
+    queue=cpu; [[ "${ARENA_DEVICE:-cpu}" == cuda* ]] && queue=gpu
+    exec celery -A dashboard worker --pool=solo --queues="${ARENA_QUEUE:-$queue}" --loglevel=INFO
     ;;
   *)
     exec "$@"

@@ -111,8 +111,8 @@ def train_batched(
     """Train configs[k] for every k together; return what train(configs[k]) would, in order.
 
     on_epoch(k, metrics) gets run k's epoch dict after every epoch it completes.
-    should_stop(k) is asked, for every run still training, before every epoch and
-    every STOP_CHECK_EVERY iterations; True ends run k "cancelled" (its partial
+    should_stop(k) is asked, for every run still training, before every epoch,
+    every STOP_CHECK_EVERY iterations and after the last epoch; True ends run k "cancelled" (its partial
     epoch unreported) and the others go on. A non-finite training loss ends that
     run "diverged" after its epoch is reported. Exceptions from on_epoch propagate.
 
@@ -326,6 +326,7 @@ def _run(
                 run.diverged_epoch = epoch
                 diverged.append(run)
         batch.leave(diverged, "diverged", iteration)
+    batch.leave([r for r in batch.runs if should_stop(r.index)], "cancelled", iteration)  # during the last epoch
     batch.leave(list(batch.runs), "succeeded", iteration)
 
     device_name = (

@@ -144,8 +144,8 @@ def train(
 ) -> dict:
     """Train one run; call on_epoch(metrics) after every epoch; return the result.
 
-    should_stop() is asked before every epoch (so at every epoch end) and every
-    STOP_CHECK_EVERY iterations; True ends the run "cancelled", keeping the
+    should_stop() is asked before every epoch, every STOP_CHECK_EVERY iterations
+    and after the last epoch; True ends the run "cancelled", keeping the
     completed epochs. A non-finite training loss ends it "diverged" after that
     epoch has been evaluated and reported. Exceptions from on_epoch propagate.
 
@@ -314,6 +314,8 @@ def _run(
             )
         if status == "diverged":
             break
+    if status == "succeeded" and stop_requested():  # a stop asked for during the last epoch is honoured too
+        status = "cancelled"
 
     return {
         "status": status,

@@ -286,6 +286,7 @@ def studies(request: Request) -> Response:
                 epochs=data["epochs"],
                 target_accuracy=data.get("target_accuracy"),
                 lr_scales=data.get("lr_scales"),
+                device=data["device"],
             )
         except actions.QuotaExceeded as exc:
             raise _quota_error(exc) from None

@@ -43,6 +43,8 @@ def test_each_page_renders_for_a_member(client, cast, step_policy, name):
 def test_the_run_page_embeds_the_history_and_the_socket_script(client, cast, run):
     from dashboard import actions
 
+    run.status = Run.Status.RUNNING
+    run.save(update_fields=["status"])
     actions.record_epoch(run, {"epoch": 1, "test_acc": 0.5, "train_loss": 1.2})
     client.force_login(cast.carol)
     response = client.get(reverse("run-detail", args=[run.pk]))

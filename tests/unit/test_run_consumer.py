@@ -17,7 +17,12 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 @pytest.fixture
 def run(cast, step_policy):
     run = Run.objects.create(
-        team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="digits-mlp", epochs=3
+        team=cast.team,
+        policy=step_policy,
+        policy_spec=step_policy.spec,
+        workload="digits-mlp",
+        epochs=3,
+        status=Run.Status.RUNNING,
     )
     actions.record_epoch(run, {"epoch": 1, "test_acc": 0.5})
     return run

@@ -145,6 +145,7 @@ def test_finishing_a_run_stores_its_metrics_and_cost_to_the_studys_target(cast, 
         workload="digits-mlp",
         epochs=2,
         target_accuracy=0.6,
+        status=Run.Status.RUNNING,
     )
     actions.record_epoch(run, {"epoch": 1, "test_acc": 0.5, "seconds": 2.0, "iterations": 10})
     actions.record_epoch(run, {"epoch": 2, "test_acc": 0.7, "seconds": 3.0, "iterations": 20})
@@ -181,7 +182,7 @@ def make_finished_study(cast, policies):
                 workload="digits-mlp",
                 epochs=3,
                 seed=seed,
-                status="succeeded",
+                status="running",
                 final_acc=0.9 + seed / 100,
             )
             for epoch in (1, 2, 3):
@@ -195,6 +196,7 @@ def make_finished_study(cast, policies):
                         "lr_mean": 0.05,
                     },
                 )
+            Run.objects.filter(pk=run.pk).update(status="succeeded")
     return study
 
 
@@ -258,7 +260,12 @@ def test_long_series_are_downsampled_deterministically_keeping_the_ends():
 
 def test_compare_windows_and_downsamples_on_the_server(api_client, cast, policies):
     run = Run.objects.create(
-        team=cast.team, policy=policies[0], policy_spec=policies[0].spec, workload="digits-mlp", epochs=600
+        team=cast.team,
+        policy=policies[0],
+        policy_spec=policies[0].spec,
+        workload="digits-mlp",
+        epochs=600,
+        status=Run.Status.RUNNING,
     )
     for epoch in range(1, 601):
         actions.record_epoch(run, {"epoch": epoch, "test_acc": epoch / 600, "seconds": 1.0})
