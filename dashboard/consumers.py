@@ -11,6 +11,7 @@ from dashboard.presenters import epoch_rows, run_state
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TRY_AGAIN = 1013  # the channel layer (Redis) is unreachable: reconnect later
 
 
 def _snapshot(user, run_id: int) -> tuple[dict, list[dict]] | None:
@@ -40,7 +41,8 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = realtime.run_group(run_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        if not await self.join():
+            return
         await self.accept()
         snapshot = await database_sync_to_async(_snapshot)(user, run_id)
         if snapshot is None:
@@ -51,7 +53,15 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await realtime.leave(self.channel_layer, self.group, self.channel_name)
+
+    async def join(self) -> bool:
+        """Join self.group; without a channel layer, close so that the client tries again."""
+        if await realtime.join(self.channel_layer, self.group, self.channel_name):
+            return True
+        self.group = None
+        await self.close(code=CLOSE_TRY_AGAIN)
+        return False
 
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
@@ -98,7 +108,8 @@ class SnapshotConsumer(AsyncJsonWebsocketConsumer):
             return
         object_id = int(self.scope["url_route"]["kwargs"][self.url_arg])
         self.group = self.group_for(object_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        if not await self.join():
+            return
         snapshot = await database_sync_to_async(self.snapshot)(user, object_id)
         if snapshot is None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -110,7 +121,15 @@ class SnapshotConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await realtime.leave(self.channel_layer, self.group, self.channel_name)
+
+    async def join(self) -> bool:
+        """Join self.group; without a channel layer, close so that the client tries again."""
+        if await realtime.join(self.channel_layer, self.group, self.channel_name):
+            return True
+        self.group = None
+        await self.close(code=CLOSE_TRY_AGAIN)
+        return False
 
 
 class StudyConsumer(SnapshotConsumer):
@@ -170,12 +189,21 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.group = realtime.leaderboard_group(self.scope["url_route"]["kwargs"]["workload"])
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        if not await self.join():
+            return
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await realtime.leave(self.channel_layer, self.group, self.channel_name)
+
+    async def join(self) -> bool:
+        """Join self.group; without a channel layer, close so that the client tries again."""
+        if await realtime.join(self.channel_layer, self.group, self.channel_name):
+            return True
+        self.group = None
+        await self.close(code=CLOSE_TRY_AGAIN)
+        return False
 
     async def leaderboard_changed(self, event: dict) -> None:
         await self.send_json({"type": "changed", "workload": event["workload"]})

@@ -129,7 +129,6 @@ def worker_queue(device: str) -> str:
 
 def send_runs(run_ids: list[int], queue: str) -> None:
     """Hand runs to a worker: one run alone, several (a study's group) to train together."""
-    from celery import current_app
 
     from dashboard.models import Run
 
@@ -269,7 +268,14 @@ def reconcile() -> dict[str, list[int]]:
 
 
 def held_in_broker() -> tuple[set[int], set[int]]:
-    """The run and job ids that some message in Redis still carries: waiting in a queue or unacknowledged."""
+    """The run and job ids that a message waiting in a Redis queue still carries.
+
+    Unacknowledged messages do not count: a worker that took a queued row's
+    message claims the row at once, so a queued row whose message is only
+    unacknowledged belongs to a worker that died (Redis would hand it back
+    only after the visibility timeout). Re-sending it is safe: starting is
+    idempotent.
+    """
     import redis
 
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5)
@@ -278,11 +284,6 @@ def held_in_broker() -> tuple[set[int], set[int]]:
         # kombu keeps priorities other than 0 in keys of their own: queue + "\x06\x16" + priority.
         for key in [queue, *(f"{queue}\x06\x16{priority}" for priority in range(1, 10))]:
             payloads.extend(client.lrange(key, 0, -1))
-    for raw in client.hvals("unacked"):
-        try:
-            payloads.append(json.dumps(json.loads(raw)[0]).encode())
-        except (ValueError, IndexError, TypeError):
-            continue
     runs: set[int] = set()
     jobs: set[int] = set()
     for payload in payloads:
