@@ -81,11 +81,15 @@ def wait_until_finished(fleet: Stack, api: requests.Session, run_id: int, timeou
 
 
 def test_an_acknowledged_cancel_is_final_even_against_the_last_epoch(fleet, api, policy):
+    auth = {"Authorization": f"Token {fleet.token()}"}
     acknowledged, outcomes = 0, []
     for trial in range(12):
         run_id = queue(fleet, api, policy, epochs=2, seed=trial)
-        wait_for(lambda run_id=run_id: state(fleet, api, run_id)["epochs_done"] >= 1, 60, "epoch 1")
-        time.sleep(0.005 * (trial % 4))  # land the cancel at different points of the last epoch
+        with ws_client.connect(f"{fleet.ws_url}/ws/runs/{run_id}/", additional_headers=auth) as socket:
+            while (message := json.loads(socket.recv(timeout=60)))["type"] != "epoch":
+                pass  # the history, status changes
+        # Land the cancel at a different point of the last epoch each time, up to just past its end.
+        time.sleep(message["epoch"]["seconds"] * (trial % 6) / 5)
         response = api.post(f"{fleet.base_url}/api/runs/{run_id}/cancel/")
         final = wait_until_finished(fleet, api, run_id)
         outcomes.append((response.status_code, final["status"]))
@@ -93,8 +97,8 @@ def test_an_acknowledged_cancel_is_final_even_against_the_last_epoch(fleet, api,
             acknowledged += 1
             assert final["status"] == "cancelled", f"trial {trial}: an acknowledged cancel became {final['status']}"
         else:
-            assert final["status"] == "succeeded"
-    assert acknowledged >= 3, outcomes  # the race was really run
+            assert response.status_code == 409 and final["status"] == "succeeded"
+    assert acknowledged >= 4, outcomes  # the race was really run
 
 
 def test_a_worker_killed_for_good_is_replaced_by_another_that_resumes_its_run(fleet, api, policy):
