@@ -54,6 +54,8 @@ class Stack:
     settings: dict[str, str] = field(default_factory=dict)
     # Redis with append-only persistence, as `make run` and docker-compose run it.
     redis_appendonly: bool = True
+    # None: a SQLite file in workdir (the default deployment); else e.g. a PostgreSQL URL.
+    database_url: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -69,7 +71,7 @@ class Stack:
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-            "DATABASE_URL": f"sqlite:///{self.workdir / 'arena.sqlite3'}",
+            "DATABASE_URL": self.database_url or f"sqlite:///{self.workdir / 'arena.sqlite3'}",
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "ARENA_VAR_DIR": str(self.workdir),
             "ARENA_DEMO_PASSWORD": DEMO_PASSWORD,

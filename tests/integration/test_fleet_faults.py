@@ -3,7 +3,8 @@
 A stack of its own (these tests kill workers and restart Redis), with short
 leases so that a dead worker's run is taken over within seconds: a cancel
 racing the last epoch, a worker killed for good and replaced by one with
-another name, Redis restarted with runs waiting in its queue.
+another name, Redis restarted with runs waiting in its queue. Each runs on
+SQLite and on a real PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import requests
 import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
+from tests.postgres import Postgres
 from tests.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,14 +30,22 @@ LEASE_SETTINGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    deployment = Stack(tmp_path_factory.mktemp("fleet"), settings=LEASE_SETTINGS)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fleet(request, tmp_path_factory):
+    """The deployment, on its default SQLite file and on a real PostgreSQL server."""
+    database = Postgres().start() if request.param == "postgresql" else None
+    deployment = Stack(
+        tmp_path_factory.mktemp(f"fleet-{request.param}"),
+        settings=LEASE_SETTINGS,
+        database_url=database.url if database else None,
+    )
     try:
         deployment.start()
         yield deployment
     finally:
         deployment.stop()
+        if database:
+            database.stop()
 
 
 @pytest.fixture(scope="module")
