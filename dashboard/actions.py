@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from dashboard import fleet, realtime, studies
+from dashboard import checkpoints, fleet, realtime, studies
 from dashboard.models import EpochMetric, Invitation, Job, JobEvent, Membership, Policy, Run, Study, Team
 from dashboard.presenters import run_state
 
@@ -248,10 +247,6 @@ def batch_ids(run_ids: list[int], size: int) -> list[list[int]]:
     return [run_ids[i : i + size] for i in range(0, len(run_ids), size)]
 
 
-def checkpoint_path(run_id: int) -> Path:
-    return Path(settings.CHECKPOINT_DIR) / f"run-{run_id}.pt"
-
-
 def start_run(run_id: int, *, worker: str = "", device: str = "") -> Run | None:
     """Start a queued run on `worker`, or take over one whose lease expired; None when it is not ours to start.
 
@@ -282,14 +277,6 @@ def recover_runs(worker: str) -> list[int]:
     if run_ids:
         log.warning("worker %s restarted: requeued runs %s to resume from their checkpoints", worker, run_ids)
     return run_ids
-
-
-def _drop_checkpoint(run_id: int) -> None:
-    """Delete a finished run's checkpoint; a failure is logged, never raised (the run's state is already stored)."""
-    try:
-        checkpoint_path(run_id).unlink(missing_ok=True)
-    except OSError:
-        log.warning("run %s: could not delete its checkpoint", run_id, exc_info=True)
 
 
 def record_epoch(run: Run, metrics: dict) -> EpochMetric:
@@ -373,7 +360,7 @@ def finish_run(run: Run, result: dict) -> bool:
                 realtime.leaderboard_group(workload), {"type": "leaderboard.changed", "workload": workload}
             )
         )
-        transaction.on_commit(lambda: _drop_checkpoint(run.pk))  # after the broadcasts: it may fail
+        transaction.on_commit(lambda: checkpoints.drop(run.pk))  # after the broadcasts: it may fail
     return True
 
 
@@ -396,7 +383,7 @@ def fail_run(run: Run, error: str) -> bool:
             return False
         run.refresh_from_db()
         broadcast_run_state(run)
-        transaction.on_commit(lambda: _drop_checkpoint(run.pk))  # after the broadcast: it may fail
+        transaction.on_commit(lambda: checkpoints.drop(run.pk))  # after the broadcast: it may fail
     return True
 
 
@@ -440,7 +427,7 @@ def requeue_run(run: Run) -> bool:
         ):
             return False
         EpochMetric.objects.filter(run=run).delete()
-        _drop_checkpoint(run.pk)
+        checkpoints.drop(run.pk)
         run.refresh_from_db()
         broadcast_run_state(run)
         queue = run.queue or "cpu"

@@ -127,8 +127,19 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 DATA_DIR = env_str("DATA_DIR") or str(default_data_dir())
-# One checkpoint per running run, so that a run whose worker died resumes where it stopped.
+# One checkpoint per running run, so that a run whose worker died resumes where it stopped:
+# the worker's local working copy, and the copy any worker can read (dashboard/checkpoints.py)
+# in the `checkpoints` storage. Several machines: point that storage at shared space (a
+# django-storages backend such as S3, or a shared mount via ARENA_CHECKPOINT_STORE).
 CHECKPOINT_DIR = Path(env_str("ARENA_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "checkpoints": {
+        "BACKEND": env_str("ARENA_CHECKPOINT_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {"location": env_str("ARENA_CHECKPOINT_STORE", str(VAR_DIR / "checkpoint-store"))},
+    },
+}
 
 CHANNEL_LAYERS = {
     "default": {

@@ -15,7 +15,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 
-from dashboard import actions, fleet
+from dashboard import actions, checkpoints, fleet
 from dashboard.models import Job, Run
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def train_run(self, run_id: int) -> None:
         seed=run.seed,
         device=_device(),
         data_dir=settings.DATA_DIR,
-        checkpoint_path=str(actions.checkpoint_path(run_id)),
+        checkpoint_path=str(checkpoints.fetch(run_id)),  # the last worker's, whichever machine it ran on
     )
     with fleet.Lease(Run, {run.pk: run.attempt}) as lease:
         try:
@@ -80,6 +80,7 @@ def train_run(self, run_id: int) -> None:
                 config,
                 on_epoch=lambda metrics: actions.record_epoch(run, metrics),
                 should_stop=lambda: lease.lost(run.pk) or not actions.holds(run),
+                on_checkpoint=lambda path: checkpoints.push(run_id, path),
             )
         except actions.Lost as lost:
             log.warning("%s", lost)

@@ -141,6 +141,7 @@ def train(
     config: TrainConfig,
     on_epoch: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> dict:
     """Train one run; call on_epoch(metrics) after every epoch; return the result.
 
@@ -150,16 +151,16 @@ def train(
     epoch has been evaluated and reported. Exceptions from on_epoch propagate.
 
     With config.checkpoint_path, a checkpoint is written after every epoch (after
-    on_epoch returns), and a run whose checkpoint exists there continues from it
-    (unless config.resume is False): its earlier epochs are in the result but are
-    not reported to on_epoch again. CheckpointError (a ValueError) if that
+    on_epoch returns; then on_checkpoint(path) is called), and a run whose
+    checkpoint exists there continues from it (unless config.resume is False):
+    its earlier epochs are in the result but are not reported to on_epoch again. CheckpointError (a ValueError) if that
     checkpoint is unreadable or was written by a different run; trainer.data's
     DataUnavailable if the data set is missing and cannot be downloaded.
     """
     plan = _plan(config)
     device = resolve_device(config.device)
     with _cpu_threads(plan.workload.cpu_threads if device.type == "cpu" else None):
-        return _run(config, plan, device, on_epoch, should_stop or (lambda: False))
+        return _run(config, plan, device, on_epoch, should_stop or (lambda: False), on_checkpoint)
 
 
 def _run(
@@ -168,6 +169,7 @@ def _run(
     device: torch.device,
     on_epoch: Callable[[dict], None] | None,
     stop_requested: Callable[[], bool],
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> dict:
     workload, policy = plan.workload, plan.policy
     on_cuda = device.type == "cuda"
@@ -312,6 +314,8 @@ def _run(
                 },
                 checkpoint_path,
             )
+            if on_checkpoint is not None:
+                on_checkpoint(checkpoint_path)
         if status == "diverged":
             break
     if status == "succeeded" and stop_requested():  # a stop asked for during the last epoch is honoured too

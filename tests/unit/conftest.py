@@ -18,6 +18,10 @@ def fast_password_hashing(settings):
 @pytest.fixture(autouse=True)
 def checkpoints_in_tmp(settings, tmp_path):
     settings.CHECKPOINT_DIR = tmp_path / "checkpoints"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "checkpoints": {**settings.STORAGES["checkpoints"], "OPTIONS": {"location": str(tmp_path / "store")}},
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from dashboard import actions, fleet, realtime
+from dashboard import actions, checkpoints, fleet, realtime
 from dashboard.models import EpochMetric, Job, Run
 from trainer.engine import TrainConfig, train
 
@@ -163,7 +163,7 @@ def test_the_reconciler_requeues_expired_runs_and_resends_what_no_broker_holds(c
 def test_a_failing_checkpoint_cleanup_still_broadcasts_the_failure(cast, step_policy, monkeypatch, tmp_path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the checkpoint folder should be")
-    monkeypatch.setattr(actions, "checkpoint_path", lambda run_id: Path(blocker) / f"run-{run_id}.pt")
+    monkeypatch.setattr(checkpoints, "local_path", lambda run_id: Path(blocker) / f"run-{run_id}.pt")
     run = actions.start_run(queued_run(cast, step_policy).pk, worker="w1")
     received = messages_on(realtime.run_group(run.pk))
 
@@ -257,3 +257,31 @@ def test_a_broker_message_is_read_back_to_its_task_and_arguments():
 
     assert fleet._task_and_args(json.dumps(payload).encode()) == (fleet.BATCH_TASK, [[4, 5]])
     assert fleet._task_and_args(b"not json") == (None, [])
+
+
+def test_a_worker_on_another_machine_resumes_from_the_stored_checkpoint(cast, settings, tmp_path):
+    from dashboard.models import Policy
+    from dashboard.tasks import train_run
+
+    policy = Policy.objects.create(team=cast.team, name="fix", spec={"kind": "FIX", "k0": 0.05})
+    run = queued_run(cast, policy)  # 3 epochs
+    # Machine 1 trains two epochs and dies: its checkpoint reaches the shared storage.
+    first = actions.start_run(run.pk, worker="machine-1")
+    config = TrainConfig("digits-mlp", policy.spec, 3, device="cpu", checkpoint_path=str(checkpoints.fetch(run.pk)))
+    train(
+        config,
+        on_epoch=lambda metrics: actions.record_epoch(first, metrics),
+        should_stop=lambda: len(EpochMetric.objects.filter(run=run)) >= 2,
+        on_checkpoint=lambda path: checkpoints.push(run.pk, path),
+    )
+    expire_lease(first)
+    # Machine 2 has its own local folder, empty; the storage is what they share.
+    settings.CHECKPOINT_DIR = tmp_path / "machine-2"
+
+    train_run(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.attempt == 2
+    assert run.summary["resumed_from_epoch"] == 2
+    assert list(EpochMetric.objects.filter(run=run).values_list("epoch", flat=True).order_by("epoch")) == [1, 2, 3]
+    assert not checkpoints.local_path(run.pk).exists()  # dropped once the run ended
