@@ -19,7 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
 
-from dashboard.models import Membership, Policy, Run, Study, Team
+from dashboard.models import EpochMetric, Invitation, Membership, Policy, Run, Study, Team
 
 Role = Membership.Role
 WRITE_ROLES = (Role.MEMBER, Role.ADMIN)
@@ -168,13 +168,50 @@ def get_study_for_user(user, pk) -> Study:
 
 # -- the Django admin ------------------------------------------------------------------------
 
+# How each model reaches its team. Admin changelists, form choices (foreign keys, many-to-many),
+# list filters and saves all go through this map; `admin_choices` answers None for a model that
+# belongs to no team (users), and the admin shows its default choices.
+ADMIN_TEAM_PATHS = {
+    Team: "pk",
+    Membership: "team",
+    Invitation: "team",
+    Policy: "team",
+    Study: "team",
+    Run: "team",
+    EpochMetric: "run__team",
+}
+
+
+def admin_teams(user) -> QuerySet[Team]:
+    """The teams a staff user manages in the admin: every team for superusers, else those they are admin of."""
+    if user.is_superuser:
+        return Team.objects.all()
+    return Team.objects.filter(memberships__user=user, memberships__role=Role.ADMIN)
+
 
 def admin_scope(user, queryset: QuerySet, team_path: str = "team") -> QuerySet:
     """What a staff user manages in the admin: everything for superusers, else their admin teams' objects."""
     if user.is_superuser:
         return queryset
-    admin_teams = Team.objects.filter(memberships__user=user, memberships__role=Role.ADMIN)
-    return queryset.filter(**{f"{team_path}__in": admin_teams})
+    return queryset.filter(**{f"{team_path}__in": admin_teams(user)})
+
+
+def admin_choices(user, model) -> QuerySet | None:
+    """The objects of `model` a staff user may pick in an admin form or filter; None: not a team's model."""
+    team_path = ADMIN_TEAM_PATHS.get(model)
+    if team_path is None:
+        return None
+    return admin_scope(user, model._default_manager.all(), team_path)
+
+
+def admin_may_save(user, obj, team_path: str = "team") -> bool:
+    """May a staff user save `obj` (new or changed) in the admin? Only into a team they manage."""
+    if user.is_superuser:
+        return True
+    team = obj
+    for step in team_path.split("__") if team_path != "pk" else []:
+        team = getattr(team, step, None)
+    return team is not None and team.pk is not None and admin_teams(user).filter(pk=team.pk).exists()
 
 
 # -- research jobs ---------------------------------------------------------------------------------

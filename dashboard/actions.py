@@ -481,15 +481,20 @@ def remove_member(team: Team, member) -> None:
     membership.delete()
 
 
-def create_invitation(*, team: Team, user, role: str, days: int = 7, max_uses: int = 1) -> Invitation:
+def invitation_token() -> str:
     import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+def create_invitation(*, team: Team, user, role: str, days: int = 7, max_uses: int = 1) -> Invitation:
     from datetime import timedelta
 
     return Invitation.objects.create(
         team=team,
         role=role,
         created_by=user,
-        token=secrets.token_urlsafe(24),
+        token=invitation_token(),
         expires_at=timezone.now() + timedelta(days=days),
         max_uses=max_uses,
     )
