@@ -15,7 +15,7 @@ admin ask this module; none of them filters by team on its own.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
 
@@ -91,6 +91,30 @@ def get_team_for_user(user, slug: str) -> Team:
     if team is None:
         raise Http404("No such team")
     return team
+
+
+def get_member(team: Team, user_id):
+    """A member of `team` (a user), or 404."""
+    from django.contrib.auth import get_user_model
+
+    try:
+        return get_user_model().objects.get(pk=user_id, memberships__team=team)
+    except (ObjectDoesNotExist, ValueError, TypeError):
+        raise Http404("No such member of this team") from None
+
+
+def open_invitations(team: Team) -> QuerySet[Invitation]:
+    """The invitations an admin of the team sees (revoked ones leave the list)."""
+    return team.invitations.filter(revoked=False).order_by("-created_at")
+
+
+def get_invitation_for_admin(user, team: Team, pk) -> Invitation:
+    """One of the team's invitations, for its admins only (403 for other members, 404 if not the team's)."""
+    team_admin_or_403(user, team)
+    try:
+        return team.invitations.get(pk=pk)
+    except (Invitation.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such invitation") from None
 
 
 # -- policies ----------------------------------------------------------------------------

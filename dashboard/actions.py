@@ -533,6 +533,20 @@ def create_invitation(*, team: Team, user, role: str, days: int = 7, max_uses: i
     )
 
 
+def revoke_invitation(invitation: Invitation) -> Invitation:
+    invitation.revoked = True
+    invitation.save(update_fields=["revoked"])
+    return invitation
+
+
+def invitation_for_token(token: str) -> tuple[Invitation | None, str | None]:
+    """The invitation of a link, and what keeps it from being accepted (None: nothing)."""
+    invitation = Invitation.objects.select_related("team").filter(token=token).first()
+    if invitation is None:
+        return None, "This invitation link is not valid."
+    return invitation, invitation_problem(invitation)
+
+
 def invitation_problem(invitation: Invitation) -> str | None:
     if invitation.revoked:
         return "This invitation was revoked."
