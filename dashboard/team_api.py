@@ -91,8 +91,7 @@ class InvitationSerializer(serializers.Serializer):
     problem = serializers.CharField(allow_null=True, help_text="why it cannot be accepted now; null if it can")
 
 
-def team_row(request: Request, team: Team, role: str) -> dict:
-    current = access.current_team(request)
+def team_row(team: Team, role: str, current: Team | None) -> dict:
     return {
         "slug": team.slug,
         "name": team.name,
@@ -133,13 +132,14 @@ def invitation_row(request: Request, invitation: Invitation) -> dict:
 @api_view(["GET", "POST"])
 def teams(request: Request) -> Response:
     """Your teams; POST creates one, with you as its admin."""
+    current = access.current_team(request)  # an X-Arena-Team header of no team of yours is a 404, before any write
     if request.method == "POST":
         serializer = TeamCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         team = actions.create_team(user=request.user, name=serializer.validated_data["name"])
-        return Response(team_row(request, team, Membership.Role.ADMIN), status=status.HTTP_201_CREATED)
+        return Response(team_row(team, Membership.Role.ADMIN, current or team), status=status.HTTP_201_CREATED)
     memberships = Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
-    return Response([team_row(request, m.team, m.role) for m in memberships])
+    return Response([team_row(m.team, m.role, current) for m in memberships])
 
 
 # -- members and roles -----------------------------------------------------------------------------------
@@ -214,6 +214,7 @@ def invitation_revoke(request: Request, slug: str, pk: int) -> Response:
 @api_view(["POST"])
 def invitation_accept(request: Request) -> Response:
     """Join the team of an invitation; a member already keeps their role."""
+    current = access.current_team(request)
     serializer = AcceptSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     invitation, problem = actions.invitation_for_token(serializer.validated_data["token"])
@@ -225,4 +226,4 @@ def invitation_accept(request: Request) -> Response:
         membership = actions.accept_invitation(invitation, request.user)
     except ValueError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_410_GONE)
-    return Response(team_row(request, membership.team, membership.role))
+    return Response(team_row(membership.team, membership.role, current or membership.team))

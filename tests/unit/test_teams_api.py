@@ -60,6 +60,20 @@ def test_a_team_name_must_be_text(api_client, cast):
     assert response.status_code == 400 and "name" in response.json()["errors"]
 
 
+def test_a_header_naming_a_team_not_yours_creates_nothing(api_client, cast):
+    api_client.force_authenticate(cast.carol)
+    response = api_client.post("/api/teams/", {"name": "Robotics"}, format="json", HTTP_X_ARENA_TEAM="speech")
+    assert response.status_code == 404 and not Team.objects.filter(name="Robotics").exists()
+
+
+def test_listing_teams_takes_a_fixed_number_of_queries(api_client, cast, django_assert_max_num_queries):
+    for name in ["A", "B", "C", "D"]:
+        actions.create_team(user=cast.carol, name=name)
+    api_client.force_authenticate(cast.carol)
+    with django_assert_max_num_queries(4):
+        assert len(api_client.get("/api/teams/").json()) == 5
+
+
 def test_members_are_listed_for_every_member(api_client, cast):
     api_client.force_authenticate(cast.carol)
     members = api_client.get("/api/teams/vision/members/").json()
