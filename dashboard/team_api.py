@@ -9,6 +9,7 @@ Errors come in the API's one format (`api/errors.py`).
 from __future__ import annotations
 
 from django import forms
+from django.db import IntegrityError
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -136,7 +137,12 @@ def teams(request: Request) -> Response:
     if request.method == "POST":
         serializer = TeamCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        team = actions.create_team(user=request.user, name=serializer.validated_data["name"])
+        try:
+            team = actions.create_team(user=request.user, name=serializer.validated_data["name"])
+        except IntegrityError:  # a concurrent request took the name or the slug: the form now says which
+            serializer = TeamCreateSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            team = actions.create_team(user=request.user, name=serializer.validated_data["name"])
         return Response(team_row(team, Membership.Role.ADMIN, current or team), status=status.HTTP_201_CREATED)
     memberships = Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
     return Response([team_row(m.team, m.role, current) for m in memberships])

@@ -54,6 +54,21 @@ def test_a_team_name_the_page_refuses_is_refused_by_the_api(api_client, cast, da
     assert Team.objects.count() == teams
 
 
+def test_a_name_taken_by_a_concurrent_request_is_a_400_not_a_500(api_client, cast, monkeypatch):
+    create_team = actions.create_team
+
+    def racing(*, user, name):  # another request creates the same team between validation and insert
+        if not Team.objects.filter(name=name).exists():
+            Team.objects.create(name=name, slug="someone-elses")
+        return create_team(user=user, name=name)
+
+    monkeypatch.setattr(actions, "create_team", racing)
+    api_client.force_authenticate(cast.carol)
+    response = api_client.post("/api/teams/", {"name": "Robotics"}, format="json")
+    assert response.status_code == 400 and response.json()["errors"]["name"] == ["A team with this name exists."]
+    assert not Membership.objects.filter(user=cast.carol, team__name="Robotics").exists()
+
+
 def test_a_team_name_must_be_text(api_client, cast):
     api_client.force_authenticate(cast.carol)
     response = api_client.post("/api/teams/", {"name": ["a list"]}, format="json")
