@@ -52,7 +52,9 @@ class TeamScopedChoices:
 
 
 class ScopedAdmin(TeamScopedChoices, admin.ModelAdmin):
-    team_path = "team"
+    @property
+    def team_path(self) -> str:
+        return access.ADMIN_TEAM_PATHS[self.model]
 
     def get_queryset(self, request):
         return access.admin_scope(request.user, super().get_queryset(request), self.team_path)
@@ -94,7 +96,7 @@ class TeamAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
     def get_queryset(self, request):
-        return access.admin_scope(request.user, super().get_queryset(request), "pk")
+        return access.admin_scope(request.user, super().get_queryset(request), access.ADMIN_TEAM_PATHS[Team])
 
     def has_change_permission(self, request, obj=None):
         return request.user.is_superuser  # quotas are the site's to set, not a team admin's
@@ -212,6 +214,5 @@ class StudyAdmin(ScopedAdmin):
 
 @admin.register(EpochMetric)
 class EpochMetricAdmin(ScopedAdmin):
-    team_path = "run__team"
     list_display = ["run", "epoch", "test_acc", "test_loss", "lr_mean", "seconds"]
     list_select_related = ["run"]

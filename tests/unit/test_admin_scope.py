@@ -181,3 +181,14 @@ def test_the_last_guard_refuses_to_save_into_another_team(world):
     assert access.admin_may_save(oscar, Membership(user=oscar, team=world["b"]["team"]))
     assert not access.admin_may_save(oscar, EpochMetric(run=world["a"]["run"], epoch=2), "run__team")
     assert access.admin_may_save(root, stray)
+
+
+@pytest.mark.parametrize("model, a_object", [(m, b) for m, b, _ in FORMS] + [("team", "team")])
+@pytest.mark.parametrize("role", ROLES)
+def test_changelists_and_change_forms_show_only_the_teams_the_user_manages(client, world, model, a_object, role):
+    client.force_login(world[role])
+    listed = {obj.pk for obj in client.get(f"/admin/dashboard/{model}/").context["cl"].result_list}
+    assert world["b"][a_object].pk in listed
+    assert (world["a"][a_object].pk in listed) is (role == "superuser")
+    change = client.get(f"/admin/dashboard/{model}/{world['a'][a_object].pk}/change/")
+    assert (change.status_code == 200) is (role == "superuser")
