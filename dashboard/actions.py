@@ -99,12 +99,45 @@ class QuotaExceeded(Exception):
 def check_quota(team: Team, *, new_runs: int, epochs: int) -> None:
     if epochs > team.max_epochs_per_run:
         raise QuotaExceeded("epochs", f"{team.name} may train at most {team.max_epochs_per_run} epochs per run.")
-    active = Run.objects.filter(team=team, status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).count()
+    active = active_work(team)
     if active + new_runs > team.max_active_runs:
         raise QuotaExceeded(
             "non_field_errors",
-            f"{team.name} may have {team.max_active_runs} runs queued or running at once; "
-            f"{active} are, and this would add {new_runs}.",
+            f"{team.name} may have {team.max_active_runs} runs queued or running at once (research jobs "
+            f"included); {active} are, and this would add {new_runs}.",
+        )
+
+
+def active_work(team: Team) -> int:
+    """What `max_active_runs` bounds: the team's runs and research jobs queued or running.
+
+    A job counts as one: it holds one worker at a time, and `check_job_quota` bounds its total cost."""
+    runs = Run.objects.filter(team=team, status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).count()
+    jobs = Job.objects.filter(team=team, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).count()
+    return runs + jobs
+
+
+def check_job_quota(team: Team, cost) -> None:
+    """A research job against the team's quotas, as the study of runs it amounts to: each network it
+    trains (`cost.trainings`: networks × probes) is a run of `cost.epochs` epochs; the job is active work.
+    Fields are the job's parameter names (`jobs.JobCost`)."""
+    work = f"this job trains {cost.trainings} network(s) of up to {cost.epochs} epochs ({cost.total_epochs} in all)"
+    if cost.epochs > team.max_epochs_per_run:
+        raise QuotaExceeded(
+            cost.epochs_field, f"{team.name} may train at most {team.max_epochs_per_run} epochs per run; {work}."
+        )
+    if cost.trainings > team.max_runs_per_study:
+        raise QuotaExceeded(
+            cost.trainings_field,
+            f"{team.name} may queue at most {team.max_runs_per_study} runs per study, and a job's networks "
+            f"count as runs; {work}.",
+        )
+    active = active_work(team)
+    if active + 1 > team.max_active_runs:
+        raise QuotaExceeded(
+            "non_field_errors",
+            f"{team.name} may have {team.max_active_runs} runs queued or running at once (research jobs "
+            f"included); {active} are, and this job would add 1.",
         )
 
 
@@ -525,18 +558,37 @@ def remove_member(team: Team, member) -> None:
     membership.delete()
 
 
-def create_invitation(*, team: Team, user, role: str, days: int = 7, max_uses: int = 1) -> Invitation:
+def invitation_token() -> str:
     import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+def create_invitation(*, team: Team, user, role: str, days: int = 7, max_uses: int = 1) -> Invitation:
     from datetime import timedelta
 
     return Invitation.objects.create(
         team=team,
         role=role,
         created_by=user,
-        token=secrets.token_urlsafe(24),
+        token=invitation_token(),
         expires_at=timezone.now() + timedelta(days=days),
         max_uses=max_uses,
     )
+
+
+def revoke_invitation(invitation: Invitation) -> Invitation:
+    invitation.revoked = True
+    invitation.save(update_fields=["revoked"])
+    return invitation
+
+
+def invitation_for_token(token: str) -> tuple[Invitation | None, str | None]:
+    """The invitation of a link, and what keeps it from being accepted (None: nothing)."""
+    invitation = Invitation.objects.select_related("team").filter(token=token).first()
+    if invitation is None:
+        return None, "This invitation link is not valid."
+    return invitation, invitation_problem(invitation)
 
 
 def invitation_problem(invitation: Invitation) -> str | None:
@@ -591,7 +643,12 @@ def broadcast_job_state(job: Job) -> None:
 
 
 def queue_job(*, team: Team, user, kind: str, params: dict, name: str = "") -> Job:
+    """Store a queued job, if the team's quotas allow its cost; QuotaExceeded otherwise."""
+    from dashboard import jobs
+
     with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=team.pk).first()  # one quota check at a time per team
+        check_job_quota(team, jobs.cost(kind, params))
         job = Job.objects.create(team=team, created_by=user, kind=kind, params=_clean(params), name=name)
         transaction.on_commit(lambda: fleet.send_job(job.pk))
     return job

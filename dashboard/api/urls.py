@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from dashboard import job_views
+from dashboard import job_views, team_api
 from dashboard.api import views
 
 urlpatterns = [
@@ -17,7 +17,12 @@ urlpatterns = [
     path("policies/<int:pk>/", views.policy_detail, name="api-policy-detail"),
     path("policies/<int:pk>/publish/", views.policy_publish, name="api-policy-publish"),
     path("policies/<int:pk>/unpublish/", views.policy_unpublish, name="api-policy-unpublish"),
-    path("teams/", views.teams, name="api-teams"),
+    path("teams/", team_api.teams, name="api-teams"),
+    path("teams/<slug:slug>/members/", team_api.members, name="api-team-members"),
+    path("teams/<slug:slug>/members/<int:user_id>/", team_api.member, name="api-team-member"),
+    path("teams/<slug:slug>/invitations/", team_api.invitations, name="api-team-invitations"),
+    path("teams/<slug:slug>/invitations/<int:pk>/revoke/", team_api.invitation_revoke, name="api-invitation-revoke"),
+    path("invitations/accept/", team_api.invitation_accept, name="api-invitation-accept"),
     path("policies/<int:pk>/convert/", job_views.api_policy_convert, name="api-policy-convert"),
     path("jobs/", job_views.api_jobs, name="api-jobs"),
     path("jobs/<int:pk>/", job_views.api_job_detail, name="api-job-detail"),

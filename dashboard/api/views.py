@@ -30,7 +30,6 @@ from dashboard.api.serializers import (
     RunFilterSerializer,
     StudyCreateSerializer,
 )
-from dashboard.models import Membership
 from dashboard.presenters import epoch_rows, run_state
 from trainer import schedules
 from trainer.workloads import list_workloads
@@ -49,27 +48,6 @@ def _throttle(request: Request) -> None:
 
 def _quota_error(exc: actions.QuotaExceeded) -> ValidationError:
     return ValidationError({exc.field: [exc.message]})
-
-
-@extend_schema(responses={200: schemas.TeamSerializer(many=True)})
-@api_view(["GET"])
-def teams(request: Request) -> Response:
-    current = access.current_team(request)
-    memberships = Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
-    return Response(
-        [
-            {
-                "slug": m.team.slug,
-                "name": m.team.name,
-                "role": m.role,
-                "current": m.team == current,
-                "max_active_runs": m.team.max_active_runs,
-                "max_epochs_per_run": m.team.max_epochs_per_run,
-                "max_runs_per_study": m.team.max_runs_per_study,
-            }
-            for m in memberships
-        ]
-    )
 
 
 @extend_schema(responses={200: schemas.WorkloadSerializer(many=True)})
