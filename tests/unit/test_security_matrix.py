@@ -174,7 +174,7 @@ def test_viewers_cannot_write_anything_through_the_api(api_client, cast, world):
 async def test_websockets(cast, world, role, connects, kind):
     from dashboard.asgi import application
 
-    headers = [(b"origin", b"http://localhost")]
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
     if role != "anonymous":
         key = await database_sync_to_async(lambda: Token.objects.create(user=getattr(cast, role)).key)()
         headers = [(b"authorization", f"Token {key}".encode())]
