@@ -159,23 +159,50 @@ class JobConsumer(SnapshotConsumer):
         await self.send_json({"type": "status", "job": event["job"]})
 
 
-class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
-    """`/ws/leaderboard/<workload>/`: tells the page when a run of the workload finished."""
+def _board_groups(user, workload: str) -> list[str] | None:
+    """The groups of the boards a user sees for a workload; None for a workload that does not exist."""
+    from trainer.workloads import list_workloads
 
-    group: str | None = None
+    if workload not in {w["name"] for w in list_workloads()}:
+        return None
+    teams = access.board_team_ids(user)
+    return [realtime.leaderboard_group(workload), *(realtime.leaderboard_group(workload, t) for t in teams)]
+
+
+class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/leaderboard/<workload>/`: tells the page when an entry it can see changed.
+
+    It listens to the shared board's group and to each of the user's teams'
+    groups; a team's private runs are announced to that team only.
+    """
+
+    groups_joined: list[str] = []
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.group = realtime.leaderboard_group(self.scope["url_route"]["kwargs"]["workload"])
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        workload = self.scope["url_route"]["kwargs"]["workload"]
+        groups = await database_sync_to_async(_board_groups)(user, workload)
+        if groups is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.groups_joined = groups
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def leaderboard_changed(self, event: dict) -> None:
         await self.send_json({"type": "changed", "workload": event["workload"]})
+
+
+class NotFoundConsumer(AsyncJsonWebsocketConsumer):
+    """Any websocket path that names nothing: closed at the handshake (HTTP 403), never a server error."""
+
+    async def connect(self) -> None:
+        await self.close(code=CLOSE_NOT_FOUND)

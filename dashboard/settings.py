@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dashboard.middleware.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -167,6 +168,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "dashboard.api.errors.exception_handler",
+    # JSON with a size and depth limit (413 / 400 in the API's error format); forms as DRF parses them.
+    "DEFAULT_PARSER_CLASSES": [
+        "dashboard.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # `?format=csv|json` chooses an export's file type, not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,
@@ -192,8 +199,11 @@ ARENA_PREVIEW_POINTS = 600
 ARENA_MAX_STUDY_RUNS = env_int("ARENA_MAX_STUDY_RUNS", 200)
 # A study's runs go to workers in groups of this many, trained together by trainer.batched.
 ARENA_BATCH_RUNS = env_int("ARENA_BATCH_RUNS", 8)
-# Creating runs and studies, per user (the pages and the API share the counter).
-ARENA_RATE_LIMITS = {"runs": env_str("ARENA_RUN_RATE", "60/minute")}
+# Creating runs and studies, and previewing curves, per user (the pages and the API share the counters).
+ARENA_RATE_LIMITS = {
+    "runs": env_str("ARENA_RUN_RATE", "60/minute"),
+    "previews": env_str("ARENA_PREVIEW_RATE", "240/minute"),
+}
 
 # The rate limiter's counters. One daphne process (the default) can keep them in
 # memory; several processes share them through Redis (ARENA_CACHE=redis).
