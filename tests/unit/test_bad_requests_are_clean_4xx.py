@@ -62,3 +62,14 @@ async def test_a_websocket_to_a_bad_path_is_refused_not_a_server_error(cast, pat
     ws = WebsocketCommunicator(application, path, headers=[(b"authorization", f"Token {key}".encode())])
     connected, close_code = await ws.connect()
     assert not connected and close_code == code
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("levels", [40, 5000])
+def test_the_policy_form_refuses_stages_nested_too_deeply(client, cast, levels):
+    client.force_login(cast.bob)
+    data = {"name": "deep", "kind": "PIECEWISE", "unit": "epoch", "PIECEWISE__boundaries": "5",
+            "PIECEWISE__stages": nested(levels)}
+    response = client.post("/policies/new/", data)
+    assert response.status_code == 400
+    assert "nested more than 32 levels deep" in str(response.context["form"].errors)
