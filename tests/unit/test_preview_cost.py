@@ -132,5 +132,13 @@ def test_the_exact_checks_of_one_spec_share_one_budget():
     spec = {"kind": "PIECEWISE", "boundaries": [10, 20, 30], "stages": stages, "unit": "iteration"}
     with pytest.raises(SpecError) as caught:
         validate(spec)
-    assert "would take more than" in " ".join(m for ms in caught.value.errors.values() for m in ms)
+    assert "at most" in " ".join(m for ms in caught.value.errors.values() for m in ms)
     assert research._table.cache_info().currsize <= 16
+
+
+def test_a_trusted_caller_may_check_a_longer_conversion_in_a_larger_budget():
+    from trainer.schedules.budget import conversion_budget
+
+    spec = nowd(base=SPIKY, horizon=EXACT_CHECK_MAX_STEPS + 1, wd=1e-3, steps_per_epoch=1)
+    with conversion_budget(4 * EXACT_CHECK_MAX_STEPS):
+        assert validate(spec)["horizon"] == EXACT_CHECK_MAX_STEPS + 1
