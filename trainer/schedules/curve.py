@@ -24,7 +24,7 @@ PLATEAU_SHARE = 0.2  # early enough that the window shows a few plateaus
 # (~1-2 us, more for a nested base): a preview computes at most this many steps, all
 # its conversions together and a nested base's steps counted once per level, which
 # keeps every preview within ~50 ms (bench/bench_schedules.py measures it).
-MAX_PREVIEW_CONVERSION_STEPS = 15_000
+MAX_PREVIEW_CONVERSION_STEPS = 12_000
 
 
 def curve(

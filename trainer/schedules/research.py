@@ -26,7 +26,7 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any
 
-from .budget import ConversionTooLong, active, charge, conversion_budget
+from .budget import ConversionTooLong, charge, charged, conversion_budget
 from .errors import ErrorBag, join
 from .params import Param, boundaries, lr, real
 from .policy import Policy, lr_bounds, make_fn
@@ -161,6 +161,7 @@ def _check_texp(s: dict, bag: ErrorBag, path: str, unit: str) -> None:
 EXACT_CHECK_MAX_STEPS = MAX_CHECK_STEPS
 CHUNK = 4096  # table entries computed at a time, so a run extends its table without a per-step call
 
+
 class LazyTable:
     """The converted LRs eta~_0 .. eta~_(horizon-1) of one spec, computed in order as far as read.
 
@@ -168,7 +169,8 @@ class LazyTable:
     of the whole table computed at once, bit for bit.
     """
 
-    def __init__(self, s: dict) -> None:
+    def __init__(self, key: str, s: dict) -> None:
+        self.key = key
         self.size = s["horizon"]
         self._wd, self._momentum = s["wd"], s["momentum"]
         self._base = iter(_base_lrs(s))
@@ -189,20 +191,26 @@ class LazyTable:
         return len(self._values)
 
     def __getitem__(self, i: int) -> float:
-        if i >= len(self._values):
-            ahead = 0 if active() else CHUNK  # a preview pays for what it reads, no more
-            self.extend_to(min(self.size, max(i + 1, len(self._values) + ahead)))
+        paid = charged(self.key)
+        if paid is not None:  # in a budget, a reader pays for how far it reads (cached or not), no more
+            if paid < (i + 1) * self._weight:
+                self.extend_to(i + 1)
+        elif i >= len(self._values):
+            self.extend_to(min(self.size, max(i + 1, len(self._values) + CHUNK)))
         return self._values[i]
 
     def extend_to(self, n: int) -> None:
-        """Compute the entries up to ``n`` (exclusive); raises Breakdown where alpha <= 0."""
+        """Compute the entries up to ``n`` (exclusive); raises Breakdown where alpha <= 0.
+
+        Within a conversion_budget, reaching ``n`` costs n steps (times the base's weight).
+        """
         with self._lock:
+            charge(self.key, n * self._weight)
             done = len(self._values)
             if n <= done:
                 return
             if self._broken is not None:
                 raise self._broken
-            charge((n - done) * self._weight)
             out, wd, momentum = self._values, self._wd, self._momentum
             b, log_c = self._b, self._log_c
             for t, eta in enumerate(islice(self._base, n - done), start=done):
@@ -221,7 +229,7 @@ class LazyTable:
 @lru_cache(maxsize=16)  # a PIECEWISE's 16 stages: validating it again (build, curve) reuses every table
 def _table(key: str) -> LazyTable:
     """The converted LRs of a normalized EXPCOS or NOWD spec (given as JSON)."""
-    return LazyTable(json.loads(key))
+    return LazyTable(key, json.loads(key))
 
 
 def table_for(s: dict) -> LazyTable:

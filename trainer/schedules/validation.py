@@ -12,7 +12,7 @@ from .registry import KINDS, UNITS, KindDecl
 
 MAX_DEPTH = 3  # composite policies nested in one another, at most
 # Iterations of exact conversions (EXPCOS, NOWD) one validation may compute to look for a breakdown.
-MAX_CHECK_STEPS = 15_000
+MAX_CHECK_STEPS = 12_000
 RESERVED = ("kind", "unit")
 
 
