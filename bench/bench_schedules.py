@@ -113,7 +113,20 @@ def worst_previews() -> list[tuple[str, dict, float, int, int | None]]:
                                                 "stages": spiky_stages, "unit": "iteration"}, 16, 20_000, 1),
         ("deep PIECEWISE, no conversion", DEEP_BASE, 100_000, 20_000, None),
         ("PLATEAU, 1e5 epochs", {"kind": "PLATEAU", "k0": 0.1}, 100_000, 20_000, None),
+        ("LEARNED, 10 learners, 1e5 epochs", learned_spec(10), 100_000, 20_000, None),
     ]
+
+
+def learned_spec(learners: int) -> dict:
+    """A LEARNED policy of random MLR-SNet learners (the preview's cost does not depend on the weights)."""
+    import numpy as np
+
+    from trainer.schedules.learned import LEARNER_SHAPES, encode_learner
+
+    rng = np.random.default_rng(0)
+    states = [encode_learner({name: rng.normal(0, 0.3, shape).astype("float32") for name, shape in
+                              LEARNER_SHAPES.items()}) for _ in range(learners)]
+    return {"kind": "LEARNED", "learners": states, "num_classes": 10}
 
 
 def bench_worst_previews() -> float:

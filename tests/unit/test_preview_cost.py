@@ -155,3 +155,18 @@ def test_a_warm_table_answers_a_preview_as_a_cold_one_and_does_not_grow_past_the
         with pytest.raises(SpecError):
             curve(spec, too_far, points=50, steps_per_epoch=1)
     assert table_for(validate(spec)).computed <= MAX_PREVIEW_CONVERSION_STEPS
+
+
+def test_a_learned_policy_previews_a_bounded_number_of_simulated_steps(monkeypatch):
+    import numpy as np
+
+    from trainer.schedules import learned
+
+    rng = np.random.default_rng(0)
+    weights = {name: rng.normal(0, 0.3, shape).astype("float32") for name, shape in learned.LEARNER_SHAPES.items()}
+    spec = {"kind": "LEARNED", "learners": [learned.encode_learner(weights)] * 10, "num_classes": 10}
+    steps = []
+    original = learned.LearnerNet.step
+    monkeypatch.setattr(learned.LearnerNet, "step", lambda self, *a: steps.append(1) or original(self, *a))
+    curve(spec, 100_000, points=20_000)
+    assert 0 < len(steps) <= 510  # the window's simulated iterations, and the first LR
