@@ -11,9 +11,13 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.authtoken import views as authtoken_views
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import Throttled, ValidationError
+
+from dashboard.api.schemas import ErrorSerializer
 
 
 def lockout_response(request: HttpRequest, *args) -> HttpResponse:
@@ -35,6 +39,13 @@ def _locked_out(request) -> bool:
 class ObtainAuthToken(authtoken_views.ObtainAuthToken):
     """DRF's token view, with a 429 instead of its 400 when axes refused a locked-out sign-in."""
 
+    @extend_schema(
+        responses={
+            200: inline_serializer("AuthToken", {"token": serializers.CharField()}),
+            400: ErrorSerializer,
+            429: ErrorSerializer,
+        }
+    )
     def post(self, request, *args, **kwargs):
         try:
             response = super().post(request, *args, **kwargs)
