@@ -163,6 +163,20 @@ def published_runs() -> QuerySet[Run]:
     return Run.objects.filter(policy__published=True, team=F("policy__team"))
 
 
+def board_audience(run: Run) -> tuple[int | None, bool]:
+    """Who sees a change of this run on a leaderboard: (the team whose board shows it, or None when
+    everyone signed in sees it on the shared board). The team board shows `runs_for`, the shared
+    one `published_runs`; a published entry is on both, so everyone is told once."""
+    if published_runs().filter(pk=run.pk).exists():
+        return None, True
+    return run.team_id, False
+
+
+def board_team_ids(user) -> list[int]:
+    """The teams whose leaderboard changes a user is told about (besides the shared board's)."""
+    return list(teams_for(user).values_list("pk", flat=True))
+
+
 def get_run_for_user(user, pk) -> Run:
     try:
         return runs_for(user).select_related("policy", "team").get(pk=pk)

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from dashboard import checkpoints, fleet, realtime, studies
+from dashboard import access, checkpoints, fleet, realtime, studies
 from dashboard.models import EpochMetric, Invitation, Job, JobEvent, Membership, Policy, Run, Study, Team
 from dashboard.presenters import run_state
 
@@ -387,12 +387,7 @@ def finish_run(run: Run, result: dict) -> bool:
             return False
         run.refresh_from_db()
         broadcast_run_state(run)
-        workload = run.workload
-        transaction.on_commit(
-            lambda: realtime.publish(
-                realtime.leaderboard_group(workload), {"type": "leaderboard.changed", "workload": workload}
-            )
-        )
+        _board_changed(run.workload, *access.board_audience(run))
         transaction.on_commit(lambda: checkpoints.drop(run.pk))  # after the broadcasts: it may fail
     return True
 
@@ -513,13 +508,17 @@ def free_policy_name(team: Team, wanted: str) -> str:
 
 
 def _board_changed_for(policy: Policy) -> None:
-    workloads = set(Run.objects.filter(policy=policy).values_list("workload", flat=True))
+    """A policy was published or unpublished: its team's entries joined or left the shared board."""
+    workloads = set(Run.objects.filter(policy=policy, team=policy.team).values_list("workload", flat=True))
     for workload in workloads:
-        transaction.on_commit(
-            lambda w=workload: realtime.publish(
-                realtime.leaderboard_group(w), {"type": "leaderboard.changed", "workload": w}
-            )
-        )
+        _board_changed(workload, None, True)
+
+
+def _board_changed(workload: str, team_id: int | None, shared: bool) -> None:
+    """Tell the boards that show a change (access.board_audience) after the commit, and no others."""
+    group = realtime.leaderboard_group(workload, None if shared else team_id)
+    message = {"type": "leaderboard.changed", "workload": workload}
+    transaction.on_commit(lambda: realtime.publish(group, message))
 
 
 # -- teams, members and invitations -----------------------------------------------------------

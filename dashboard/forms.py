@@ -14,8 +14,10 @@ from functools import lru_cache
 
 from django import forms
 from django.conf import settings
+from django.forms.fields import InvalidJSONInput
 
 from dashboard import access, fleet
+from dashboard.api.parsers import MAX_DEPTH, depth
 from dashboard.models import Run
 from trainer import schedules
 from trainer.workloads import list_workloads
@@ -86,8 +88,30 @@ def _param_field(param: dict) -> forms.Field:
     if kind == "choice":
         return forms.ChoiceField(choices=[(c, c) for c in param["choices"]], **common)
     if kind in NESTED_TYPES:
-        return forms.JSONField(widget=forms.HiddenInput(attrs={"data-nested": param["name"]}), **common)
+        return NestedSpecsField(widget=forms.HiddenInput(attrs={"data-nested": param["name"]}), **common)
     return NumberListField(integer=kind == "int_list", **common)
+
+
+class NestedSpecsField(forms.JSONField):
+    """JSON of nested specs; nesting far deeper than any spec is refused before anything walks it."""
+
+    def to_python(self, value):
+        try:
+            data = super().to_python(value)
+        except RecursionError:
+            data = None
+            too_deep = True
+        else:
+            too_deep = depth(data) > MAX_DEPTH
+        if too_deep:
+            raise forms.ValidationError(f"nested more than {MAX_DEPTH} levels deep", code="too_deep")
+        return data
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:  # shown back to the user as the text they sent
+            return InvalidJSONInput(data)
 
 
 def initial_from_spec(spec: dict) -> dict:

@@ -28,9 +28,17 @@ def job_group(job_id: int) -> str:
     return f"job-{job_id}"
 
 
-def leaderboard_group(workload: str) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in workload)
-    return f"leaderboard-{safe}"[:99]
+def leaderboard_group(workload: str, team_id: int | None = None) -> str:
+    """A workload's board as one team sees it, or (no team) the shared board of published entries.
+
+    Nobody outside a team may learn that one of its private runs finished, so a
+    change goes to the team's group, or to the shared group when it is a published entry
+    (see access.board_audience).
+    """
+    # Channels accepts ASCII letters, digits, "-", "_" and "." in group names only.
+    safe = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_." else "_" for ch in workload)
+    audience = f"team{team_id}" if team_id is not None else "shared"
+    return f"leaderboard-{audience}-{safe}"[:99]
 
 
 def publish(group: str, message: dict) -> None:

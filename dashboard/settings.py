@@ -8,9 +8,11 @@ The defaults run the whole system on one machine with an SQLite file.
 from __future__ import annotations
 
 import importlib.util
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 from dashboard.env import env_bool, env_int, env_list, env_str
 from trainer.paths import default_data_dir
@@ -53,11 +55,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "csp",
+    "axes",
     "dashboard",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dashboard.middleware.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -65,7 +70,27 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into our 429
 ]
+
+# Content-Security-Policy (django-csp): every script, style, font and image comes from this site.
+# Scripts are static files only (no inline script, no eval). Styles allow inline ones because
+# Plotly, Redoc and Swagger UI write style elements at run time; the pages' own are static files.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],  # the site's own websockets included
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "dashboard.urls"
 ASGI_APPLICATION = "dashboard.asgi.application"
@@ -99,6 +124,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Sign-in throttling (django-axes, see dashboard/signin.py): after ARENA_SIGNIN_FAILURES failed
+# sign-ins for one username, or from one address, /login/ and /api/token/ answer 429 for the
+# cool-off. Only failures count; a success resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ARENA_SIGNIN_FAILURES", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ARENA_SIGNIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a row per successful sign-in
+AXES_LOCKOUT_CALLABLE = "dashboard.signin.lockout_response"
+AXES_VERBOSE = False
+if env_bool("DJANGO_BEHIND_PROXY", False):
+    AXES_IPWARE_PROXY_COUNT = 1  # the proxy's X-Forwarded-For names the client
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -190,6 +233,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "dashboard.api.errors.exception_handler",
+    # JSON with a size and depth limit (413 / 400 in the API's error format); forms as DRF parses them.
+    "DEFAULT_PARSER_CLASSES": [
+        "dashboard.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # `?format=csv|json` chooses an export's file type, not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,
@@ -215,8 +264,11 @@ ARENA_PREVIEW_POINTS = 600
 ARENA_MAX_STUDY_RUNS = env_int("ARENA_MAX_STUDY_RUNS", 200)
 # A study's runs go to workers in groups of this many, trained together by trainer.batched.
 ARENA_BATCH_RUNS = env_int("ARENA_BATCH_RUNS", 8)
-# Creating runs and studies, per user (the pages and the API share the counter).
-ARENA_RATE_LIMITS = {"runs": env_str("ARENA_RUN_RATE", "60/minute")}
+# Creating runs and studies, and previewing curves, per user (the pages and the API share the counters).
+ARENA_RATE_LIMITS = {
+    "runs": env_str("ARENA_RUN_RATE", "60/minute"),
+    "previews": env_str("ARENA_PREVIEW_RATE", "240/minute"),
+}
 
 # The rate limiter's counters. One daphne process (the default) can keep them in
 # memory; several processes share them through Redis (ARENA_CACHE=redis).

@@ -32,6 +32,7 @@ from dashboard.api.serializers import (
 )
 from dashboard.presenters import epoch_rows, run_state
 from trainer import schedules
+from trainer.schedules.budget import conversion_budget
 from trainer.workloads import list_workloads
 
 TEAM_HEADER = OpenApiParameter(
@@ -40,10 +41,13 @@ TEAM_HEADER = OpenApiParameter(
 ERRORS = {400: schemas.ErrorSerializer, 403: schemas.ErrorSerializer, 404: schemas.ErrorSerializer}
 
 
-def _throttle(request: Request) -> None:
-    allowed, retry = ratelimit.allow(request.user)
+def _throttle(request: Request, scope: str = "runs") -> None:
+    allowed, retry = ratelimit.allow(request.user, scope)
     if not allowed:
-        raise Throttled(wait=retry, detail="Too many new runs: slow down.")
+        raise Throttled(wait=retry, detail=THROTTLED[scope])
+
+
+THROTTLED = {"runs": "Too many new runs: slow down.", "previews": "Too many previews: slow down."}
 
 
 def _quota_error(exc: actions.QuotaExceeded) -> ValidationError:
@@ -62,18 +66,24 @@ def kinds(request: Request) -> Response:
     return Response(schedules.catalog())
 
 
-@extend_schema(request=PreviewSerializer, responses={200: schemas.CurveSerializer, 400: schemas.ErrorSerializer})
+@extend_schema(
+    request=PreviewSerializer,
+    responses={200: schemas.CurveSerializer, 400: schemas.ErrorSerializer, 429: schemas.ErrorSerializer},
+)
 @api_view(["POST"])
 def schedule_preview(request: Request) -> Response:
-    serializer = PreviewSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    data = serializer.validated_data
-    try:
-        curve = schedules.curve(
-            data["spec"], data["epochs"], points=data["points"], steps_per_epoch=data.get("steps_per_epoch")
-        )
-    except schedules.SpecError as exc:
-        raise ValidationError(exc.errors) from None
+    _throttle(request, "previews")  # before the work: validating a spec is the costly part
+    # One budget for the validation's exact checks and the sampling together (see schedules.curve).
+    with conversion_budget(schedules.MAX_PREVIEW_CONVERSION_STEPS):
+        serializer = PreviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            curve = schedules.curve(
+                data["spec"], data["epochs"], points=data["points"], steps_per_epoch=data.get("steps_per_epoch")
+            )
+        except schedules.SpecError as exc:
+            raise ValidationError(exc.errors) from None
     return Response({"spec": data["spec"], "epochs": data["epochs"], **curve})
 
 

@@ -214,7 +214,7 @@ def test_viewers_cannot_write_anything_through_the_api(api_client, cast, world):
 async def test_websockets(cast, world, role, connects, kind):
     from dashboard.asgi import application
 
-    headers = [(b"origin", b"http://localhost")]
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
     if role != "anonymous":
         key = await database_sync_to_async(lambda: Token.objects.create(user=getattr(cast, role)).key)()
         headers = [(b"authorization", f"Token {key}".encode())]
@@ -242,3 +242,22 @@ def test_a_staff_team_admin_sees_only_their_teams_runs_in_the_admin(client, cast
     assert response.status_code == 200
     shown = {run.team_id for run in response.context["cl"].result_list}
     assert shown == {cast.team.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.parametrize("role, told", [("alice", True), ("bob", True), ("carol", True), ("oscar", False)])
+async def test_the_leaderboard_socket_tells_only_who_can_see_a_private_run(cast, world, role, told):
+    from dashboard import actions
+    from dashboard.asgi import application
+
+    key = await database_sync_to_async(lambda: Token.objects.create(user=getattr(cast, role)).key)()
+    ws = WebsocketCommunicator(
+        application, "/ws/leaderboard/digits-mlp/", headers=[(b"authorization", f"Token {key}".encode())]
+    )
+    connected, _ = await ws.connect()
+    assert connected
+    run = await database_sync_to_async(Run.objects.get)(pk=world["R"])
+    await database_sync_to_async(actions.finish_run)(run, {"status": "succeeded", "summary": {"final_acc": 0.9}})
+    assert (not await ws.receive_nothing(timeout=0.3)) is told
+    await ws.disconnect()
