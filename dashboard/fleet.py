@@ -16,8 +16,8 @@ The database is the queue of record; Redis only carries messages.
   reconciler hands it back to the queue, or a redelivered message claims it,
   and training resumes from the last checkpoint. Every write of the worker is
   fenced by the attempt number it started with.
-- **Reconciliation** (`reconcile`, every ARENA_RECONCILE_SECONDS in every
-  worker): expired leases go back to the queue, and queued rows whose message
+- **Reconciliation** (dashboard/reconcile.py, every ARENA_RECONCILE_SECONDS
+  in every worker): expired leases go back to the queue, and queued rows whose message
   no broker queue holds (Redis restarted without persistence, a message lost)
   are sent again. Starting is idempotent, so a duplicate message is harmless.
 """
@@ -222,51 +222,6 @@ class Lease:
 # -- reconciliation --------------------------------------------------------------------------------
 
 
-def reconcile() -> dict[str, list[int]]:
-    """Hand expired runs and jobs back to the queue, and re-send queued ones whose message is gone."""
-    from dashboard.models import Job, Run
-
-    now = timezone.now()
-    expired = Q(status="running") & (Q(lease_expires_at__lt=now) | Q(lease_expires_at=None))
-    requeued_runs = [
-        run.pk
-        for run in Run.objects.filter(expired).only("pk", "attempt")
-        if move(Run, run.pk, source=["running"], target="queued", attempt=run.attempt, when=expired, sent_at=None)
-    ]
-    requeued_jobs = [
-        job.pk
-        for job in Job.objects.filter(expired).only("pk", "attempt")
-        if move(Job, job.pk, source=["running"], target="queued", attempt=job.attempt, when=expired, sent_at=None)
-    ]
-    if requeued_runs or requeued_jobs:
-        log.warning("leases expired: runs %s and jobs %s go back to the queue", requeued_runs, requeued_jobs)
-        from dashboard import actions
-
-        for run in Run.objects.filter(pk__in=requeued_runs):
-            actions.broadcast_run_state(run)
-        for job in Job.objects.filter(pk__in=requeued_jobs):
-            actions.broadcast_job_state(job)
-
-    held_runs, held_jobs = held_in_broker()
-    stale = Q(sent_at=None) | Q(sent_at__lt=now - timedelta(seconds=settings.ARENA_RESEND_AFTER_SECONDS))
-    resent_runs = []
-    for run in Run.objects.filter(stale, status="queued").exclude(pk__in=held_runs).only("pk", "queue"):
-        send_runs([run.pk], run.queue or "cpu")
-        resent_runs.append(run.pk)
-    resent_jobs = []
-    for job_id in Job.objects.filter(stale, status="queued").exclude(pk__in=held_jobs).values_list("pk", flat=True):
-        send_job(job_id)
-        resent_jobs.append(job_id)
-    if resent_runs or resent_jobs:
-        log.warning("no broker message held runs %s or jobs %s: sent again", resent_runs, resent_jobs)
-    return {
-        "requeued_runs": requeued_runs,
-        "requeued_jobs": requeued_jobs,
-        "resent_runs": resent_runs,
-        "resent_jobs": resent_jobs,
-    }
-
-
 def held_in_broker() -> tuple[set[int], set[int]]:
     """The run and job ids that a message waiting in a Redis queue still carries.
 
@@ -308,29 +263,3 @@ def _task_and_args(payload: bytes) -> tuple[str | None, list]:
         return message["headers"]["task"], list(args)
     except (ValueError, KeyError, IndexError, TypeError):
         return None, []
-
-
-class Reconciler:
-    """Runs `reconcile` every ARENA_RECONCILE_SECONDS in a worker's background thread."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="arena-reconcile", daemon=True)
-
-    def start(self) -> Reconciler:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        try:
-            while not self._stop.wait(settings.ARENA_RECONCILE_SECONDS):
-                try:
-                    reconcile()
-                except Exception:  # noqa: BLE001 - Redis or the database away: the next round tries again
-                    log.warning("reconciliation failed", exc_info=True)
-                    close_old_connections()
-        finally:
-            connection.close()

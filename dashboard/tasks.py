@@ -15,12 +15,12 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 
-from dashboard import actions, checkpoints, fleet
+from dashboard import actions, checkpoints, fleet, reconcile
 from dashboard.models import Job, Run
 
 log = logging.getLogger(__name__)
 
-_reconciler: fleet.Reconciler | None = None
+_reconciler: reconcile.Reconciler | None = None
 
 
 @worker_ready.connect
@@ -29,7 +29,7 @@ def take_up_the_fleet_duties(sender, **kwargs) -> None:
     worker then reconciles the database with the broker periodically (expired leases, lost messages)."""
     global _reconciler
     actions.recover_runs(sender.hostname)
-    _reconciler = fleet.Reconciler().start()
+    _reconciler = reconcile.Reconciler().start()
 
 
 @worker_shutdown.connect

@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from dashboard import actions, checkpoints, fleet, realtime
+from dashboard import actions, checkpoints, fleet, realtime, reconcile
 from dashboard.models import EpochMetric, Job, Run
 from trainer.engine import TrainConfig, train
 
@@ -150,7 +150,7 @@ def test_the_reconciler_requeues_expired_runs_and_resends_what_no_broker_holds(c
     just_sent = queued_run(cast, step_policy, sent_at=timezone.now(), queue="cpu")
     job = Job.objects.create(team=cast.team, kind="lr_range", params={}, sent_at=long_ago)
 
-    report = fleet.reconcile()
+    report = reconcile.reconcile()
 
     assert report["requeued_runs"] == [expired.pk]
     assert Run.objects.get(pk=expired.pk).status == "queued" and Run.objects.get(pk=live.pk).status == "running"
