@@ -98,8 +98,8 @@ def train_batch(self, run_ids: list[int]) -> None:
 
     trainer.batched trains them as one stacked model where that is faster and
     exact, and one after another otherwise; each run still records its own
-    epochs and result. Batched runs keep no checkpoint: a run whose worker died
-    is taken over (lease expiry) and starts again.
+    epochs and result, and stores its own checkpoint after every epoch. A run
+    whose worker died is taken over (lease expiry) and resumes from it.
     """
     from trainer.batched import train_batched
     from trainer.engine import TrainConfig
@@ -116,6 +116,7 @@ def train_batch(self, run_ids: list[int]) -> None:
             seed=run.seed,
             device=_device(),
             data_dir=settings.DATA_DIR,
+            checkpoint_path=str(checkpoints.fetch(run.pk)),
         )
         for run in runs
     ]
@@ -133,6 +134,7 @@ def train_batch(self, run_ids: list[int]) -> None:
                 configs,
                 on_epoch=record,
                 should_stop=lambda k: lease.lost(runs[k].pk) or not actions.holds(runs[k]),
+                on_checkpoint=lambda k, path: checkpoints.push(runs[k].pk, path),
             )
         except Exception as exc:  # noqa: BLE001 - every run of the batch keeps the error
             log.exception("batch %s failed", run_ids)

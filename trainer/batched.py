@@ -10,13 +10,16 @@ policy observes its own epochs. So the results equal K sequential runs within
 floating-point tolerance. A run that is cancelled or diverges leaves the
 batch; the others go on.
 
+Each run with a checkpoint_path gets a checkpoint in the engine's format after
+every epoch, so that a run whose worker died resumes alone through the engine.
+
 BatchNorm is handled: its running statistics are stacked buffers, one set per
 model, updated in place under vmap. What cannot be reproduced this way falls
 back to sequential runs through the engine, with a log line saying why:
 optimizers other than SGD, policies fed every step's loss (needs_step_loss),
 models with dropout (their masks would come from one shared generator) or
-with cumulative-average batch norm, checkpointing, torch.compile, and
-TrainConfig fields newer than this module. So do models with convolutions on
+with cumulative-average batch norm, runs resuming from a checkpoint,
+torch.compile, and TrainConfig fields newer than this module. So do models with convolutions on
 the CPU, where batching them is slower (see BATCH_CONVOLUTIONS_ON_CPU).
 
 As in the engine, no step waits for the host: each epoch's LRs go to the
@@ -40,15 +43,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainer import checkpoint
 from trainer.engine import (
+    CHECKPOINT_FORMAT,
     STOP_CHECK_EVERY,
     TrainConfig,
+    _build_optimizer,
     _cpu_threads,
     _finite_or_none,
     _load_data,
     _lr_trace,
     _Plan,
     _plan,
+    _run_identity,
     _summarise,
     resolve_device,
     train,
@@ -107,8 +114,14 @@ def train_batched(
     configs: list[TrainConfig],
     on_epoch: Callable[[int, dict], None] | None = None,
     should_stop: Callable[[int], bool] | None = None,
+    on_checkpoint: Callable[[int, Path], None] | None = None,
 ) -> list[dict]:
     """Train configs[k] for every k together; return what train(configs[k]) would, in order.
+
+    A config with checkpoint_path gets, after every epoch, a checkpoint there in
+    the engine's format, then on_checkpoint(k, path): trainer.engine.train
+    resumes that run from it alone. Runs that resume from checkpoints are
+    trained by the engine, one after another.
 
     on_epoch(k, metrics) gets run k's epoch dict after every epoch it completes.
     should_stop(k) is asked, for every run still training, before every epoch,
@@ -128,11 +141,11 @@ def train_batched(
     if reason is None:
         workload = plans[0].workload
         with _cpu_threads(workload.cpu_threads if device.type == "cpu" else None):
-            results, reason = _run(configs, plans, device, on_epoch, should_stop or (lambda k: False))
+            results, reason = _run(configs, plans, device, on_epoch, should_stop or (lambda k: False), on_checkpoint)
         if reason is None:
             return results
     log.info("train_batched: %s; training the %d runs one after another", reason, len(configs))
-    return _train_sequentially(configs, on_epoch, should_stop)
+    return _train_sequentially(configs, on_epoch, should_stop, on_checkpoint)
 
 
 def _shared_device(configs: list[TrainConfig], plans: list[_Plan]) -> torch.device:
@@ -165,8 +178,9 @@ def _why_not_batched(configs: list[TrainConfig], plans: list[_Plan]) -> str | No
                 return f"TrainConfig.{f.name} is set, which batched training does not know"
         if config.compile:
             return "compile is set (batched training runs uncompiled)"
-        if config.checkpoint_path is not None:
-            return "checkpoint_path is set (batched training writes no checkpoints)"
+        path = config.checkpoint_path
+        if path is not None and config.resume and Path(path).expanduser().exists():
+            return "a run resumes from its checkpoint (the engine resumes each run alone)"
     for plan in plans:
         if getattr(plan.policy, "needs_step_loss", False):
             return "a policy sets its LR from every step's loss (observe_step), which batched training does not feed"
@@ -193,12 +207,14 @@ def _train_sequentially(
     configs: list[TrainConfig],
     on_epoch: Callable[[int, dict], None] | None,
     should_stop: Callable[[int], bool] | None,
+    on_checkpoint: Callable[[int, Path], None] | None = None,
 ) -> list[dict]:
     results = []
     for k, config in enumerate(configs):
         report = None if on_epoch is None else (lambda metrics, k=k: on_epoch(k, metrics))
         stop = None if should_stop is None else (lambda k=k: should_stop(k))
-        results.append(train(config, on_epoch=report, should_stop=stop))
+        stored = None if on_checkpoint is None else (lambda path, k=k: on_checkpoint(k, path))
+        results.append(train(config, on_epoch=report, should_stop=stop, on_checkpoint=stored))
     return results
 
 
@@ -208,6 +224,7 @@ def _run(
     device: torch.device,
     on_epoch: Callable[[int, dict], None] | None,
     should_stop: Callable[[int], bool],
+    on_checkpoint: Callable[[int, Path], None] | None = None,
 ) -> tuple[list[dict], str | None]:
     """The runs' results; or ([], why) when their model cannot be batched, found before any training."""
     workload, options = plans[0].workload, plans[0].options
@@ -325,6 +342,12 @@ def _run(
             if not math.isfinite(train_loss):
                 run.diverged_epoch = epoch
                 diverged.append(run)
+        for run in batch.runs:  # after on_epoch, as the engine checkpoints
+            if run.config.checkpoint_path is not None:
+                path = Path(run.config.checkpoint_path).expanduser()
+                checkpoint.save(batch.checkpoint(run, iteration), path)
+                if on_checkpoint is not None:
+                    on_checkpoint(run.index, path)
         batch.leave(diverged, "diverged", iteration)
     batch.leave([r for r in batch.runs if should_stop(r.index)], "cancelled", iteration)  # during the last epoch
     batch.leave(list(batch.runs), "succeeded", iteration)
@@ -347,6 +370,7 @@ class _Batch:
     def __init__(self, runs: list[_Run], lr_scales: dict[str, float], device: torch.device):
         self.runs = list(runs)
         self.device = device
+        self.trainable_names = list(lr_scales)  # the stack's trainable parameters, in its order
         self.stack = ModelStack([r.model for r in runs], trainable=list(lr_scales))
         self.optimizer = StackedSGD(
             self.stack.trainable(),
@@ -355,6 +379,36 @@ class _Batch:
             weight_decay=[r.plan.optimizer["weight_decay"] for r in runs],
             nesterov=runs[0].plan.optimizer["nesterov"],
         )
+
+    def checkpoint(self, run: _Run, iteration: int) -> dict[str, Any]:
+        """What trainer.engine.train writes after this run's latest epoch, from the stack: engine.train resumes it.
+
+        The run's module gets its current weights and buffers; its SGD state is
+        torch.optim.SGD's own, built over the engine's parameter groups and
+        holding this run's slice of each momentum buffer.
+        """
+        position = self.runs.index(run)
+        self.stack.copy_into(position, run.model)
+        plan = run.plan
+        groups = plan.workload.param_groups(run.model, plan.options)
+        optimizer = _build_optimizer(plan.optimizer, groups, lr=0.0)
+        params = dict(run.model.named_parameters())
+        for name, buffer in zip(self.trainable_names, self.optimizer.momentum_buffers, strict=True):
+            if buffer is not None:
+                optimizer.state[params[name]]["momentum_buffer"] = buffer[position].detach().clone()
+        policy = plan.policy
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "run": _run_identity(run.config, plan),
+            "epoch": len(run.epochs),
+            "iteration": iteration,
+            "epochs": run.epochs,
+            "diverged_epoch": run.diverged_epoch,
+            "model": run.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "policy": policy.state_dict() if hasattr(policy, "state_dict") else None,
+            "rng": checkpoint.rng_states(run.shuffle_rng),
+        }
 
     def leave(self, leaving: list[_Run], status: str, iteration: int) -> list[int]:
         """End these runs with this status, their trained weights written into their own modules.

@@ -155,3 +155,29 @@ def test_websockets_refuse_cleanly_while_redis_is_down_and_connect_after_it_rest
     with ws_client.connect(url, additional_headers=auth) as socket:
         first = json.loads(socket.recv(timeout=10))
     assert first["type"] == "history" and first["run"]["id"] == run_id
+
+
+def test_a_batched_study_survives_a_worker_death_without_starting_again(fleet, api, policy):
+    response = api.post(
+        f"{fleet.base_url}/api/studies/",
+        json={"name": "survivor", "workload": "digits-mlp", "policies": [policy], "seeds": [0, 1, 2], "epochs": 40},
+    )
+    assert response.status_code == 201, response.text
+    study = response.json()["id"]
+    runs = [
+        r["id"]
+        for r in api.get(f"{fleet.base_url}/api/runs/", params={"limit": 200}).json()["results"]
+        if r["study"] == study
+    ]
+    assert len(runs) == 3
+    wait_for(lambda: all(state(fleet, api, r)["epochs_done"] >= 3 for r in runs), 120, "three epochs of each run")
+
+    killed = [key for key in fleet.procs if key.startswith("worker")][-1]
+    fleet.kill(killed)
+    fleet.start_worker(wait=True, hostname=f"batch-heir-{fleet.web_port}")
+
+    for run_id in runs:
+        final = wait_until_finished(fleet, api, run_id, timeout=180)
+        assert final["status"] == "succeeded", final
+        assert final["summary"]["resumed_from_epoch"] >= 3  # from its checkpoint, not from epoch 1
+        assert [e["epoch"] for e in final["epoch_metrics"]] == list(range(1, 41))

@@ -386,3 +386,34 @@ def test_policies_fed_every_steps_loss_train_one_after_another(caplog):
     assert "every step's loss" in caplog.text and "one after another" in caplog.text
     assert [r["status"] for r in results] == ["succeeded"] * 2
     assert all(len(p.losses) == 45 for p in policies)
+
+
+def test_a_batched_run_checkpoints_every_epoch_and_the_engine_resumes_it_alone(tmp_path, train_together):
+    runs = [
+        dataclasses.replace(config, checkpoint_path=str(tmp_path / f"run-{k}.pt"))
+        for k, config in enumerate(configs("digits-mlp", POLICIES, epochs=4, seeds=[0, 1, 2]))
+    ]
+    stored: list[tuple[int, int]] = []
+    epochs_seen = [0, 0, 0]
+
+    def count(k: int, metrics: dict) -> None:
+        epochs_seen[k] = metrics["epoch"]
+
+    # The worker dies after epoch 2: every run stops there, its checkpoint on disk.
+    train_together(
+        runs,
+        on_epoch=count,
+        should_stop=lambda k: epochs_seen[k] == 2,
+        on_checkpoint=lambda k, path: stored.append((k, torch.load(path, weights_only=False)["epoch"])),
+    )
+    assert sorted(stored) == [(0, 1), (0, 2), (1, 1), (1, 2), (2, 1), (2, 2)]
+
+    resumed = [train(config) for config in runs]  # another worker: the engine, one run at a time
+    uninterrupted = [train(dataclasses.replace(config, checkpoint_path=None)) for config in runs]
+
+    for k in range(3):
+        assert resumed[k]["resumed_from_epoch"] == 2
+        assert [e["epoch"] for e in resumed[k]["epochs"]] == [1, 2, 3, 4]
+        for mine, theirs in zip(resumed[k]["epochs"], uninterrupted[k]["epochs"], strict=True):
+            assert mine["test_acc"] == pytest.approx(theirs["test_acc"], abs=2 / 360), k  # within a sample or two
+            assert mine["train_loss"] == pytest.approx(theirs["train_loss"], rel=LOSS_RTOL), k
