@@ -35,6 +35,7 @@ SUMMARY_FIELDS = [
     "diverged_epoch",
     "epochs_to_target",
     "iterations_to_target",
+    "samples_to_target",
     "seconds_to_target",
 ]
 
@@ -326,6 +327,7 @@ def finish_run(run: Run, result: dict) -> Run:
         run.diverged_epoch = summary.get("diverged_epoch")
         run.epochs_to_target = costs["epochs_to_target"]
         run.iterations_to_target = costs["iterations_to_target"]
+        run.samples_to_target = costs["samples_to_target"]
         run.seconds_to_target = costs["seconds_to_target"]
         run.summary = {**summary, **costs, "target_accuracy": run.target_accuracy}
         if result.get("device_name"):

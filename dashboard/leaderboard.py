@@ -1,19 +1,24 @@
 """Leaderboard queries: aggregates of run summaries, never of epoch rows.
 
 One board per workload and epoch budget, so that entries are comparable. Each
-row is a policy: every metric as mean ± sample std over its seeds, with n.
-Diverged runs are counted beside the means, never silently dropped. Runs at a
-base-LR scale other than 1 feed the robustness column only.
+row is a policy: every metric as mean ± sample std over its seeds, with n and a
+95% Student-t interval (dashboard.stats). Policies that the ranking metric
+cannot tell apart share a rank group (Welch's t-test against each group's
+leader, Holm-corrected). Diverged runs are counted beside the means, never
+averaged in. Runs at a base-LR scale other than 1 feed the robustness column
+only. Seconds are each run's own (its share of a batch) and carry the device
+they were measured on; the board lists the devices behind its seconds.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum
 
-from dashboard import access
+from dashboard import access, stats
 from dashboard.models import Run
 
 
@@ -23,20 +28,30 @@ class Metric:
     label: str
     higher_is_better: bool
     digits: int = 4
+    help: str = ""  # what it is, for the column's tooltip and the glossary
+    percent: bool = False  # a fraction shown as a percentage
+    seconds: bool = False  # measured in seconds: depends on the device
 
 
 METRICS = [
-    Metric("final_acc", "final top-1", True),
-    Metric("best_acc", "best top-1", True),
-    Metric("final_top5", "final top-5", True),
-    Metric("ac", "confidence (AC)", True),
-    Metric("cv", "confidence std", False),
-    Metric("cvac", "CVAC", False),
-    Metric("loss_gap", "loss gap", False),
-    Metric("iterations_to_target", "iterations to target", False, 0),
-    Metric("seconds_to_target", "seconds to target", False, 2),
-    Metric("total_seconds", "total seconds", False, 2),
-]
+    Metric("final_acc", "final top-1", True, 2, "test accuracy after the last epoch", percent=True),
+    Metric("best_acc", "best top-1", True, 2, "highest test accuracy of any epoch", percent=True),
+    Metric("final_top5", "final top-5", True, 2, "share of test samples whose label is among the top five scores",
+           percent=True),
+    Metric("ac", "confidence (AC)", True, 4, "mean top softmax probability over correctly classified test samples"),
+    Metric("cv", "confidence std", False, 4, "std of that probability over correctly classified samples (LRBench's "
+           "CV)"),
+    Metric("cvac", "CVAC", False, 4, "std across classes of the per-class mean confidence: how even the classes are"),
+    Metric("loss_gap", "loss gap", False, 4, "test loss minus final training loss (LRBench's robustness gap)"),
+    Metric("iterations_to_target", "iterations to target", False, 0,
+           "optimizer steps until test accuracy first reached the target (hardware-independent)"),
+    Metric("samples_to_target", "samples to target", False, 0,
+           "training samples seen until test accuracy first reached the target (hardware-independent)"),
+    Metric("seconds_to_target", "seconds to target", False, 2,
+           "the run's own compute time until it first reached the target", seconds=True),
+    Metric("total_seconds", "total seconds", False, 2, "the run's own compute time (its share, in a batch)",
+           seconds=True),
+]  # fmt: skip
 METRIC_BY_NAME = {m.name: m for m in METRICS}
 RANKINGS = ["lrbench", "score", *METRIC_BY_NAME]
 VIEWS = ("team", "shared")
@@ -91,7 +106,8 @@ def board(
     )
     rows = [_row(values) for values in grouped]
     _add_robustness(rows, runs)
-    ranked = rank_rows(rows, rank, weights or {})
+    devices = _add_devices(rows, runs)
+    ranked = add_groups(rank_rows(rows, rank, weights or {}), rank)
     return {
         "workload": workload,
         "epochs": epochs,
@@ -101,7 +117,15 @@ def board(
         "weights": weights or {},
         "rows": ranked,
         "pareto": pareto_front(ranked),
+        "ranking_metric": ranking_metric(rank),
+        "groups_test": GROUPS_TEST if rank != "score" else None,
+        "devices": devices,
     }
+
+
+def _cell(mean: float | None, std: float | None, n: int) -> dict:
+    """One metric of one policy: mean, sample std, n and the 95% t interval (None when n < 2)."""
+    return {"mean": mean, "std": std, "n": n, "ci95": stats.t_interval(mean, std, n)}
 
 
 def _row(values: dict) -> dict:
@@ -118,7 +142,7 @@ def _row(values: dict) -> dict:
     for metric in METRICS:
         mean = values[f"{metric.name}__mean"]
         count = values[f"{metric.name}__n"]
-        row[metric.name] = {"mean": mean, "std": sample_std(mean, values[f"{metric.name}__sq"], count), "n": count}
+        row[metric.name] = _cell(mean, sample_std(mean, values[f"{metric.name}__sq"], count), count)
     # LRBench: a policy reaches the target when every one of its seeds did.
     row["reaches_target"] = row["n"] > 0 and row["reached"] == row["n"]
     return row
@@ -142,6 +166,17 @@ def _add_robustness(rows: list[dict], runs: QuerySet[Run]) -> None:
             "by_scale": {f"{scale:g}": acc for scale, acc in sorted(scales.items())},
             "kept": (sum(others) / len(others) / base) if others and base else None,
         }
+
+
+def _add_devices(rows: list[dict], runs: QuerySet[Run]) -> list[str]:
+    """Each row's devices (where its seconds were measured); returns every device on the board."""
+    by_policy: dict[int, set[str]] = {}
+    pairs = runs.filter(lr_scale=1.0, status=Run.Status.SUCCEEDED).values_list("policy_id", "device").distinct()
+    for policy_id, device in pairs.order_by():
+        by_policy.setdefault(policy_id, set()).add(device or "unknown")
+    for row in rows:
+        row["devices"] = sorted(by_policy.get(row["policy"], ()))
+    return sorted(set().union(*by_policy.values())) if by_policy else []
 
 
 def _mean(row: dict, name: str) -> float | None:
@@ -169,6 +204,65 @@ def rank_rows(rows: list[dict], rank: str, weights: dict[str, float]) -> list[di
     for position, row in enumerate(ranked, start=1):
         row["rank"] = position
     return ranked
+
+
+GROUPS_TEST = (
+    "Welch's t-test of each policy against its group's leader on the ranking metric, "
+    "Holm-corrected across those comparisons, α = 0.05"
+)
+
+
+def ranking_metric(rank: str) -> str | None:
+    """The per-seed metric the ranking and its groups rest on (the LRBench rule: iterations to target,
+    then final accuracy for policies that miss it); None for the weighted score, which has no per-seed value."""
+    if rank == "lrbench":
+        return "iterations_to_target"
+    return None if rank == "score" else rank
+
+
+def _summary(row: dict, name: str) -> stats.Summary | None:
+    cell = row[name]
+    return None if cell["mean"] is None else stats.Summary(cell["mean"], cell["std"], cell["n"])
+
+
+def _tiers(rows: list[dict], rank: str) -> list[tuple[str, list[dict]]]:
+    """Runs of consecutive ranked rows compared on one metric each."""
+    if rank != "lrbench":
+        return [(rank, rows)]
+    reach = [r for r in rows if r["reaches_target"] and _mean(r, "iterations_to_target") is not None]
+    rest = [r for r in rows if not (r["reaches_target"] and _mean(r, "iterations_to_target") is not None)]
+    return [("iterations_to_target", reach), ("final_acc", rest)]
+
+
+def add_groups(rows: list[dict], rank: str) -> list[dict]:
+    """Rank groups (dashboard.stats.rank_groups) and the seeds that would separate each row from the next.
+
+    Rows are listed by group, then as ranked, and renumbered: a policy the test cannot tell from a
+    group's leader is shown in that group even when its mean is below a policy of the next one.
+    """
+    for row in rows:
+        row["group"], row["separate_next"] = None, None
+    if rank == "score":
+        return rows
+    listed: list[dict] = []
+    offset = 0
+    for name, tier in _tiers(rows, rank):
+        summaries = [_summary(r, name) for r in tier]
+        groups = stats.rank_groups(summaries)
+        for row, group in zip(tier, groups, strict=True):
+            row["group"] = None if group is None else group + offset
+        offset = max([offset, *(r["group"] for r in tier if r["group"] is not None)])
+        order = sorted(range(len(tier)), key=lambda i: (tier[i]["group"] is None, tier[i]["group"] or 0, i))
+        for here, after in itertools.pairwise(order):
+            if summaries[here] is not None and summaries[after] is not None:
+                tier[here]["separate_next"] = {
+                    "policy": tier[after]["policy"],
+                    "seeds": stats.seeds_to_separate(summaries[here], summaries[after]),
+                }
+        listed.extend(tier[i] for i in order)
+    for position, row in enumerate(listed, start=1):
+        row["rank"] = position
+    return listed
 
 
 def add_scores(rows: list[dict], weights: dict[str, float]) -> None:
@@ -233,6 +327,7 @@ def flat_rows(data: dict) -> list[dict]:
     for row in data["rows"]:
         item = {
             "rank": row["rank"],
+            "group": row["group"],
             "policy": row["policy"],
             "policy_name": row["policy_name"],
             "kind": row["kind"],
@@ -245,9 +340,14 @@ def flat_rows(data: dict) -> list[dict]:
             "target_accuracy": row["target_accuracy"],
         }
         for metric in METRICS:
-            item[f"{metric.name}_mean"] = row[metric.name]["mean"]
-            item[f"{metric.name}_std"] = row[metric.name]["std"]
+            cell = row[metric.name]
+            low, high = cell["ci95"] or (None, None)
+            item.update({f"{metric.name}_{key}": value for key, value in
+                         [("mean", cell["mean"]), ("std", cell["std"]), ("n", cell["n"]), ("ci95_lo", low),
+                          ("ci95_hi", high)]})  # fmt: skip
         item["robustness_kept"] = row["robustness"]["kept"]
+        item["seeds_to_separate_from_next"] = (row["separate_next"] or {}).get("seeds")
+        item["devices"] = " | ".join(row["devices"])
         if "score" in row:
             item["score"] = row["score"]
         flat.append(item)
