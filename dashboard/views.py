@@ -227,12 +227,19 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def leaderboard_page(request: HttpRequest) -> HttpResponse:
     workloads = list_workloads()
     names = [w["name"] for w in workloads]
-    query = LeaderboardQuerySerializer(data={"workload": names[0], **request.GET.dict()})
+    wanted = {"workload": names[0], **request.GET.dict()}
+    query = LeaderboardQuerySerializer(data=wanted)
+    errors: dict[str, str] = {}
     if not query.is_valid():
-        for field, errors in query.errors.items():
-            messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
-        query = LeaderboardQuerySerializer(data={"workload": names[0]})
-        query.is_valid(raise_exception=True)
+        errors = {field: " ".join(str(e) for e in problems) for field, problems in query.errors.items()}
+        for field, problem in errors.items():
+            messages.error(request, f"{field}: {problem}")
+        # Keep every valid choice (workload, budget, rank ...); only the invalid ones fall back to defaults.
+        kept = {key: value for key, value in wanted.items() if key not in query.errors}
+        query = LeaderboardQuerySerializer(data={"workload": names[0], **kept})
+        if not query.is_valid():
+            query = LeaderboardQuerySerializer(data={"workload": names[0]})
+            query.is_valid(raise_exception=True)
     params = query.validated_data
     data = leaderboard.board(
         request.user,
@@ -247,6 +254,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "workloads": workloads,
         "metrics": leaderboard.METRICS,
         "weights_raw": request.GET.get("weights", ""),
+        "errors": errors,
         "query": request.GET.urlencode(),
     }
     template = "dashboard/_leaderboard_board.html" if request.GET.get("partial") else "dashboard/leaderboard.html"
