@@ -126,7 +126,15 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def catalog_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/catalog.html", {"groups": grouped_catalog()})
+    from trainer.divergence import DivergenceRule  # torch-free: the rule's thresholds, as workers read them
+
+    context = {
+        "groups": grouped_catalog(),
+        "divergence": DivergenceRule.from_settings(),
+        "metrics": leaderboard.METRICS,
+        "groups_test": leaderboard.GROUPS_TEST,
+    }
+    return render(request, "dashboard/catalog.html", context)
 
 
 @login_required

@@ -165,3 +165,11 @@ def test_the_study_form_names_bad_seeds(client, cast, step_policy):
         {"name": "s", "workload": "digits-mlp", "policies": [step_policy.pk], "seeds": "0, x", "epochs": 3},
     )
     assert response.status_code == 400 and "seeds" in response.context["form"].errors
+
+
+def test_the_catalog_explains_the_divergence_rule_with_this_servers_thresholds(client, cast, monkeypatch):
+    monkeypatch.setenv("ARENA_DIVERGENCE_LOSS_FACTOR", "25")
+    client.force_login(cast.bob)
+    content = client.get(reverse("catalog")).content.decode()
+    assert 'id="divergence"' in content and "<strong>25×</strong>" in content
+    assert 'id="statistics"' in content and "Holm" in content
