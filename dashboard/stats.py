@@ -119,22 +119,42 @@ def seeds_to_separate(a: Summary, b: Summary, power: float = POWER, alpha: float
     None when either spread is unknown (n < 2) or the means are equal; MAX_SEEDS + 1 when more than
     MAX_SEEDS would be needed.
     """
-    if a.std is None or b.std is None or a.mean == b.mean:
-        return None
-    sd = math.sqrt((a.std**2 + b.std**2) / 2)
-    if sd == 0:
-        return 2  # no spread: two seeds each already show the difference
-    d = abs(a.mean - b.mean) / sd
+    return seeds_to_separate_many([(a, b)], power, alpha)[0]
+
+
+def seeds_to_separate_many(
+    pairs: Sequence[tuple[Summary, Summary]], power: float = POWER, alpha: float = ALPHA
+) -> list[int | None]:
+    """seeds_to_separate for many pairs at once (a few vectorised power evaluations in all)."""
+    found: list[int | None] = [None] * len(pairs)
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
-    guess = max(2, math.ceil(2 * (z / d) ** 2))  # the normal approximation: the t-test needs a little more
-    if guess > MAX_SEEDS:
-        return MAX_SEEDS + 1
-    window = np.arange(max(2, guess - 2), guess + 12, dtype=float)
-    enough = _power(window, np.full_like(window, d), alpha) >= power
-    return int(window[np.argmax(enough)]) if enough.any() else _search_up(guess + 12, d, power, alpha)
-
-
-def _search_up(n: int, d: float, power: float, alpha: float) -> int:
-    while n <= MAX_SEEDS and _power(np.array([float(n)]), np.array([d]), alpha)[0] < power:
-        n += 1
-    return n
+    todo, effects, guesses = [], [], []
+    for i, (a, b) in enumerate(pairs):
+        if a.std is None or b.std is None or a.mean == b.mean:
+            continue
+        sd = math.sqrt((a.std**2 + b.std**2) / 2)
+        if sd == 0:
+            found[i] = 2  # no spread: two seeds each already show the difference
+            continue
+        d = abs(a.mean - b.mean) / sd
+        guess = max(2, math.ceil(2 * (z / d) ** 2))  # the normal approximation; the t-test needs a little more
+        if guess > MAX_SEEDS:
+            found[i] = MAX_SEEDS + 1
+            continue
+        todo.append(i), effects.append(d), guesses.append(guess)
+    if not todo:
+        return found
+    d, n = np.array(effects), np.array(guesses, dtype=float)
+    while True:  # up to the first n with enough power ...
+        short = (_power(n, d, alpha) < power) & (n <= MAX_SEEDS)
+        if not short.any():
+            break
+        n = np.where(short, n + 1, n)
+    while True:  # ... and down, where the approximation overshot
+        spare = (n > 2) & (_power(np.maximum(n - 1, 2), d, alpha) >= power)
+        if not spare.any():
+            break
+        n = np.where(spare, n - 1, n)
+    for i, value in zip(todo, n.tolist(), strict=True):
+        found[i] = int(value)
+    return found

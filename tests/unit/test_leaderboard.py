@@ -220,3 +220,16 @@ def test_the_csv_rows_carry_n_the_interval_and_the_group(cast):
     [item] = leaderboard.flat_rows(leaderboard.board(cast.bob, "digits-mlp", rank="final_acc"))
     assert item["group"] == 1 and item["final_acc_n"] == 3
     assert item["final_acc_ci95_lo"] < item["final_acc_mean"] < item["final_acc_ci95_hi"]
+
+
+def test_the_api_gives_mean_std_n_and_ci95_for_every_metric_and_the_group(api_client, cast):
+    add_runs(cast, policy(cast, "A"), [0.90, 0.92, 0.97], iterations_to_target=300)
+    api_client.force_authenticate(cast.bob)
+    data = api_client.get("/api/leaderboard/", {"workload": "digits-mlp", "rank": "final_acc"}).json()
+    [row] = data["rows"]
+    for metric in leaderboard.METRICS:
+        assert set(row[metric.name]) == {"mean", "std", "n", "ci95"}, metric.name
+    low, high = row["final_acc"]["ci95"]
+    assert low < row["final_acc"]["mean"] < high and row["final_acc"]["n"] == 3
+    assert row["iterations_to_target"]["ci95"] == pytest.approx([300, 300])
+    assert row["group"] == 1 and data["ranking_metric"] == "final_acc" and data["devices"] == ["unknown"]
