@@ -31,18 +31,21 @@ class Metric:
     help: str = ""  # what it is, for the column's tooltip and the glossary
     percent: bool = False  # a fraction shown as a percentage
     seconds: bool = False  # measured in seconds: depends on the device
+    bounds: tuple[float | None, float | None] = (0.0, None)  # the values it can take; intervals are clipped to them
 
 
 METRICS = [
-    Metric("final_acc", "final top-1", True, 2, "test accuracy after the last epoch", percent=True),
-    Metric("best_acc", "best top-1", True, 2, "highest test accuracy of any epoch", percent=True),
+    Metric("final_acc", "final top-1", True, 2, "test accuracy after the last epoch", percent=True, bounds=(0.0, 1.0)),
+    Metric("best_acc", "best top-1", True, 2, "highest test accuracy of any epoch", percent=True, bounds=(0.0, 1.0)),
     Metric("final_top5", "final top-5", True, 2, "share of test samples whose label is among the top five scores",
-           percent=True),
-    Metric("ac", "confidence (AC)", True, 4, "mean top softmax probability over correctly classified test samples"),
+           percent=True, bounds=(0.0, 1.0)),
+    Metric("ac", "confidence (AC)", True, 4, "mean top softmax probability over correctly classified test samples",
+           bounds=(0.0, 1.0)),
     Metric("cv", "confidence std", False, 4, "std of that probability over correctly classified samples (LRBench's "
            "CV)"),
     Metric("cvac", "CVAC", False, 4, "std across classes of the per-class mean confidence: how even the classes are"),
-    Metric("loss_gap", "loss gap", False, 4, "test loss minus final training loss (LRBench's robustness gap)"),
+    Metric("loss_gap", "loss gap", False, 4, "test loss minus final training loss (LRBench's robustness gap)",
+           bounds=(None, None)),
     Metric("iterations_to_target", "iterations to target", False, 0,
            "optimizer steps until test accuracy first reached the target (hardware-independent)"),
     Metric("samples_to_target", "samples to target", False, 0,
@@ -122,9 +125,15 @@ def board(
     }
 
 
-def _cell(mean: float | None, std: float | None, n: int) -> dict:
-    """One metric of one policy: mean, sample std, n and the 95% t interval (None when n < 2)."""
-    return {"mean": mean, "std": std, "n": n, "ci95": stats.t_interval(mean, std, n)}
+def _cell(metric: Metric, mean: float | None, std: float | None, n: int) -> dict:
+    """One metric of one policy: mean, sample std, n and the 95% t interval (None when n < 2), clipped to
+    the values the metric can take (an accuracy's interval stops at 100%)."""
+    interval = stats.t_interval(mean, std, n)
+    if interval is not None:
+        low, high = metric.bounds
+        interval = [max(interval[0], low) if low is not None else interval[0],
+                    min(interval[1], high) if high is not None else interval[1]]  # fmt: skip
+    return {"mean": mean, "std": std, "n": n, "ci95": interval}
 
 
 def _row(values: dict) -> dict:
@@ -141,7 +150,7 @@ def _row(values: dict) -> dict:
     for metric in METRICS:
         mean = values[f"{metric.name}__mean"]
         count = values[f"{metric.name}__n"]
-        row[metric.name] = _cell(mean, sample_std(mean, values[f"{metric.name}__sq"], count), count)
+        row[metric.name] = _cell(metric, mean, sample_std(mean, values[f"{metric.name}__sq"], count), count)
     # LRBench: a policy reaches the target when every one of its seeds did.
     row["reaches_target"] = row["n"] > 0 and row["reached"] == row["n"]
     return row

@@ -158,10 +158,10 @@ def test_the_team_view_shows_only_my_teams_and_the_shared_view_only_published(ca
 
 def test_every_metric_carries_its_95_percent_t_interval_and_one_seed_has_none(cast):
     a, b = policy(cast, "A"), policy(cast, "B")
-    add_runs(cast, a, [0.90, 0.92, 0.97])
+    add_runs(cast, a, [0.90, 0.92, 0.93])
     add_runs(cast, b, [0.80])
     rows = {r["policy_name"]: r for r in leaderboard.board(cast.bob, "digits-mlp", rank="final_acc")["rows"]}
-    values = [0.90, 0.92, 0.97]
+    values = [0.90, 0.92, 0.93]
     expected = scipy_stats.t.interval(0.95, 2, loc=statistics.mean(values), scale=scipy_stats.sem(values))
     assert rows["A"]["final_acc"]["ci95"] == pytest.approx(list(expected))
     assert rows["A"]["final_acc"]["n"] == 3
@@ -233,3 +233,13 @@ def test_the_api_gives_mean_std_n_and_ci95_for_every_metric_and_the_group(api_cl
     assert low < row["final_acc"]["mean"] < high and row["final_acc"]["n"] == 3
     assert row["iterations_to_target"]["ci95"] == pytest.approx([300, 300])
     assert row["group"] == 1 and data["ranking_metric"] == "final_acc" and data["devices"] == ["unknown"]
+
+
+def test_an_accuracys_interval_stops_at_100_percent(cast):
+    add_runs(cast, policy(cast, "A"), [0.70, 0.99, 0.99])
+    [row] = leaderboard.board(cast.bob, "digits-mlp", rank="final_acc")["rows"]
+    low, high = row["final_acc"]["ci95"]
+    unclipped = scipy_stats.t.interval(
+        0.95, 2, loc=statistics.mean([0.70, 0.99, 0.99]), scale=scipy_stats.sem([0.70, 0.99, 0.99])
+    )
+    assert unclipped[1] > 1 and high == 1.0 and low == pytest.approx(unclipped[0])
