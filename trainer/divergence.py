@@ -36,7 +36,7 @@ class DivergenceRule:
     patience: int = 1  # epochs in a row at chance before the run counts as collapsed
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.loss_factor) and self.loss_factor > 1.0):
+        if not self.loss_factor > 1.0:  # math.inf: no loss explosion counts
             raise ValueError(f"divergence.loss_factor must be a number above 1, got {self.loss_factor!r}")
         if not 0.0 <= self.chance_margin < self.clearly_above <= 1.0:
             raise ValueError(
@@ -64,6 +64,11 @@ class DivergenceRule:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# Overrides that leave only the first test: a non-finite loss. For runs that must train on through a
+# collapse (the η* search's probes, judged by whether they reach a threshold within their budget).
+NON_FINITE_ONLY = {"loss_factor": math.inf, "chance_margin": 0.0, "clearly_above": 1.0}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from trainer.batched import train_batched
-from trainer.divergence import DivergenceRule, find_divergence
+from trainer.divergence import NON_FINITE_ONLY, DivergenceRule, find_divergence
 from trainer.engine import TrainConfig, train
 
 
@@ -71,6 +71,12 @@ def test_a_warm_restart_lifting_a_tiny_loss_below_a_guess_is_not_divergence():
     assert find_divergence(epochs, num_classes=10) is None
 
 
+def test_non_finite_only_leaves_just_the_first_test():
+    rule = DivergenceRule.from_settings(NON_FINITE_ONLY)
+    assert find_divergence(series(*HEALTHY, (0.3, 250.0, 0.1), (0.3, 250.0, 0.1)), 10, rule) is None
+    assert find_divergence(series(*HEALTHY, (None, 0.3, 0.9)), 10, rule).kind == "non_finite_loss"
+
+
 def test_the_thresholds_are_settings():
     epochs = series(*HEALTHY, (0.3, 2.5, 0.6))  # 12.5x its best
     assert find_divergence(epochs, 10).kind == "loss_explosion"
@@ -108,7 +114,7 @@ def test_a_train_config_with_bad_thresholds_is_rejected_before_any_work():
 # by two orders of magnitude and its accuracy sinks; before the rule it ended "succeeded". On the CPU, where
 # the trajectory is reproducible (CUDA trains under bf16 autocast).
 ONECYCLE = {"kind": "ONECYCLE", "max_lr": 0.2, "total": 8}
-NO_RULE = {"loss_factor": 1e12, "chance_margin": 0.0, "clearly_above": 1.0}  # only a non-finite loss counts
+NO_RULE = NON_FINITE_ONLY
 
 
 def test_the_onecycle_collapse_ends_diverged_with_its_reason_and_epoch():
