@@ -107,3 +107,34 @@ def plan(
         "epochs_full": full,
         "saved": 1 - trained / full if full else 0.0,
     }
+
+
+def replay(study, eta: int = 3) -> dict | None:
+    """What successive halving would have done with a finished study (its scale-1 runs), ranked by the
+    LRBench rule at the study's target; None while any of those runs is unfinished or there are none."""
+    from dashboard.models import EpochMetric
+    from dashboard.models import Run as RunRow
+
+    rows = list(study.runs.filter(lr_scale=1.0).select_related("policy").order_by("policy_id", "seed"))
+    if not rows or any(r.status not in (RunRow.Status.SUCCEEDED, RunRow.Status.DIVERGED) for r in rows):
+        return None
+    epochs: dict[int, list[dict]] = {r.pk: [] for r in rows}
+    for metric in EpochMetric.objects.filter(run__in=[r.pk for r in rows]).order_by("run_id", "epoch"):
+        epochs[metric.run_id].append(metric.as_dict())
+    names = {r.policy_id: r.policy.name for r in rows}
+    runs = [Run(r.policy_id, r.seed, epochs[r.pk]) for r in rows]
+    halved = plan(runs, study.epochs, eta=eta, rule="lrbench", target=study.target_accuracy)
+    full = plan(runs, study.epochs, eta=study.epochs + 1, rule="lrbench", target=study.target_accuracy)
+    return {
+        "eta": eta,
+        "rule": "lrbench",
+        "rungs": [
+            {"epochs": r["epochs"], "promoted": [names[p] for p in r["promoted"]]} for r in halved["rungs"][:-1]
+        ],
+        "stopped": [{"policy": p, "policy_name": names[p], "epochs": e} for p, e in halved["stopped_at"].items()],
+        "winner": {"policy": halved["winner"], "policy_name": names[halved["winner"]]},
+        "full_winner": {"policy": full["winner"], "policy_name": names[full["winner"]]},
+        "epochs_trained": halved["epochs_trained"],
+        "epochs_full": halved["epochs_full"],
+        "saved": halved["saved"],
+    }

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from dashboard import access, actions, leaderboard, ratelimit, studies
+from dashboard import access, actions, halving, leaderboard, ratelimit, studies
 from dashboard.api.serializers import LeaderboardQuerySerializer
 from dashboard.catalog import grouped_catalog
 from dashboard.forms import PolicyForm, RunForm, StudyForm, editable_kinds, initial_from_spec
@@ -315,7 +315,11 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "dashboard/study_detail.html",
-        {"study": study, "initial": {"study": study_state(study), "progress": studies.progress(study)}},
+        {
+            "study": study,
+            "initial": {"study": study_state(study), "progress": studies.progress(study)},
+            "halving": halving.replay(study),
+        },
     )
 
 

@@ -72,6 +72,9 @@ class StudyStateSerializer(serializers.Serializer):
 
 class StudyDetailSerializer(StudyStateSerializer):
     progress = serializers.DictField()
+    halving = serializers.DictField(
+        allow_null=True, help_text="once every run finished: what successive halving (eta 3) would stop and save"
+    )
 
 
 class LeaderboardSerializer(serializers.Serializer):

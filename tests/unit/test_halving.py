@@ -88,3 +88,48 @@ def test_on_a_recorded_study_halving_picks_the_full_studys_winner_or_one_tied_wi
         a, b = per_seed(recorded_study, best, rule), per_seed(recorded_study, picked, rule)
         summaries = [stats.Summary(statistics.mean(v), statistics.stdev(v), len(v)) for v in (a, b)]
         assert stats.welch_pvalues(summaries[0], summaries[1:])[0] > 0.05  # statistically tied
+
+
+def finished_study(cast, curves, status="succeeded"):
+    """A study whose policies ran two seeds each with these test-accuracy curves (one per policy)."""
+    from dashboard import actions
+    from dashboard.models import Policy, Study
+    from dashboard.models import Run as RunRow
+
+    study = Study.objects.create(team=cast.team, name="h", workload="digits-mlp", epochs=len(curves[0]), seeds=[0, 1],
+                                 target_accuracy=0.97)  # fmt: skip
+    for i, accuracies in enumerate(curves):
+        policy = Policy.objects.create(team=cast.team, name=f"p{i}", spec={"kind": "FIX", "k0": 0.1})
+        study.policies.add(policy)
+        for seed in (0, 1):
+            run = RunRow.objects.create(
+                team=cast.team, study=study, policy=policy, policy_spec=policy.spec, workload="digits-mlp",
+                epochs=study.epochs, seed=seed, status=status,
+            )  # fmt: skip
+            for row in curve(accuracies):
+                actions.record_epoch(run, row)
+    return study
+
+
+@pytest.mark.django_db
+def test_a_finished_study_shows_what_halving_would_have_saved(client, api_client, cast):
+    study = finished_study(
+        cast,
+        [[0.5, 0.9, 0.95, 0.97, 0.98, 0.98], [0.3, 0.6, 0.8, 0.9, 0.95, 0.96], [0.2, 0.3, 0.4, 0.5, 0.6, 0.7]],
+    )
+    api_client.force_authenticate(cast.bob)
+    replay = api_client.get(f"/api/studies/{study.pk}/").json()["halving"]
+    assert replay["rungs"] == [{"epochs": 2, "promoted": ["p0"]}]
+    assert sorted(s["policy_name"] for s in replay["stopped"]) == ["p1", "p2"]
+    assert replay["winner"]["policy_name"] == replay["full_winner"]["policy_name"] == "p0"
+    assert replay["saved"] == pytest.approx(1 - (2 * 6 + 4 * 2) / 36)
+    client.force_login(cast.bob)
+    page = client.get(f"/studies/{study.pk}/").content.decode()
+    assert 'id="halving"' in page and "44% saved" in page
+
+
+@pytest.mark.django_db
+def test_an_unfinished_study_has_no_replay_yet(api_client, cast):
+    study = finished_study(cast, [[0.5, 0.9, 0.95]], status="running")
+    api_client.force_authenticate(cast.bob)
+    assert api_client.get(f"/api/studies/{study.pk}/").json()["halving"] is None
