@@ -29,6 +29,7 @@ def test_pages_need_a_login(client):
         "run-list",
         "run-create",
         "leaderboard",
+        "leaderboard-profile",
         "study-list",
         "study-create",
         "catalog",

@@ -101,6 +101,7 @@ API = [
     ("compare", "get", "/api/compare/?study={S}", None, [200, 200, 200, 404, 401]),
     ("compare runs", "get", "/api/compare/?runs={R}", None, [200, 200, 200, 200, 401]),  # filtered, see below
     ("leaderboard", "get", "/api/leaderboard/?workload=digits-mlp", None, [200, 200, 200, 200, 401]),
+    ("profiles", "get", "/api/leaderboard/profile/?boards=digits-mlp:3", None, [200, 200, 200, 200, 401]),
     ("job", "get", "/api/jobs/{J}/", None, [200, 200, 200, 404, 401]),
     ("cancel a job", "post", "/api/jobs/{J}/cancel/", {}, [200, 200, 403, 404, 401]),
     ("convert a policy", "post", "/api/policies/{P}/convert/", {"wd": 0.0005}, [201, 201, 403, 404, 401]),
