@@ -37,6 +37,7 @@ SUMMARY_FIELDS = [
     "diverged_epoch",
     "epochs_to_target",
     "iterations_to_target",
+    "samples_to_target",
     "seconds_to_target",
 ]
 
@@ -374,6 +375,7 @@ def finish_run(run: Run, result: dict) -> bool:
         "diverged_epoch": summary.get("diverged_epoch"),
         "epochs_to_target": costs["epochs_to_target"],
         "iterations_to_target": costs["iterations_to_target"],
+        "samples_to_target": costs["samples_to_target"],
         "seconds_to_target": costs["seconds_to_target"],
         "summary": {**summary, **costs, "target_accuracy": run.target_accuracy},
         "lease_expires_at": None,

@@ -185,6 +185,7 @@ class Run(Leased):
     loss_gap = models.FloatField(null=True, blank=True)
     epochs_to_target = models.PositiveIntegerField(null=True, blank=True)
     iterations_to_target = models.PositiveIntegerField(null=True, blank=True)
+    samples_to_target = models.PositiveBigIntegerField(null=True, blank=True)
     seconds_to_target = models.FloatField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True)
 

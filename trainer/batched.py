@@ -22,6 +22,12 @@ with cumulative-average batch norm, runs resuming from a checkpoint,
 torch.compile, and TrainConfig fields newer than this module. So do models with convolutions on
 the CPU, where batching them is slower (see BATCH_CONVOLUTIONS_ON_CPU).
 
+Each run's seconds are its own share of the batch's wall time: an epoch's
+time (training and evaluation) is split evenly among the runs that trained in
+it, since they do the same work on the same data (a run cancelled mid-epoch is
+charged its share of the time so far, and the rest share what remains). So the
+seconds of a batch's runs add up to the batch's training time, never more.
+
 As in the engine, no step waits for the host: each epoch's LRs go to the
 device as one table, and losses and correct counts are summed in device
 tensors read once per epoch.
@@ -44,6 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainer import checkpoint
+from trainer.divergence import find_divergence
 from trainer.engine import (
     CHECKPOINT_FORMAT,
     STOP_CHECK_EVERY,
@@ -91,6 +98,7 @@ KNOWN_CONFIG_FIELDS = {
     "resume",
     "limit_train_batches",
     "limit_test_batches",
+    "divergence",
 }
 
 
@@ -106,8 +114,10 @@ class _Run:
     epochs: list[dict] = field(default_factory=list)
     status: str = "running"
     diverged_epoch: int | None = None
+    diverged_reason: str | None = None
     iterations: int = 0  # the global iteration count when it left the batch
-    total_seconds: float = 0.0
+    total_seconds: float = 0.0  # its share of the batch's time
+    samples: int = 0  # training samples seen
 
 
 def train_batched(
@@ -125,9 +135,10 @@ def train_batched(
 
     on_epoch(k, metrics) gets run k's epoch dict after every epoch it completes.
     should_stop(k) is asked, for every run still training, before every epoch,
-    every STOP_CHECK_EVERY iterations and after the last epoch; True ends run k "cancelled" (its partial
-    epoch unreported) and the others go on. A non-finite training loss ends that
-    run "diverged" after its epoch is reported. Exceptions from on_epoch propagate.
+    every STOP_CHECK_EVERY iterations and after the last epoch; True ends run k
+    "cancelled" (its partial epoch unreported) and the others go on. A run that
+    diverges (trainer.divergence, the engine's rule) ends "diverged" after its
+    epoch is reported. Exceptions from on_epoch propagate.
 
     Each config is validated as train() validates it. They must share everything
     but policy, seed and optimizer settings: workload, epochs, device, data_dir,
@@ -260,6 +271,7 @@ def _run(
         if not batch.runs:
             break
         epoch_start = time.perf_counter()
+        charged = 0.0  # seconds of this epoch already charged to runs cancelled in it
 
         # Train one epoch, all runs in step.
         batch.stack.train()
@@ -289,9 +301,11 @@ def _run(
             iteration += 1
             if iteration % STOP_CHECK_EVERY == 0:
                 cancelled = [r for r in batch.runs if should_stop(r.index)]
-                if cancelled:  # mid-epoch: their partial epoch is not reported
+                if cancelled:  # mid-epoch: their partial epoch is not reported, its time so far is shared
+                    share = (time.perf_counter() - epoch_start - charged) / len(batch.runs)
                     for run in cancelled:
-                        run.total_seconds += time.perf_counter() - epoch_start
+                        run.total_seconds += share
+                    charged += share * len(cancelled)
                     kept = batch.leave(cancelled, "cancelled", iteration)
                     if not batch.runs:
                         break
@@ -306,13 +320,14 @@ def _run(
         train_seconds = time.perf_counter() - epoch_start
 
         tests = _evaluate(batch.stack, x_test, y_test, workload.eval_batch_size, autocast)
-        seconds = time.perf_counter() - epoch_start
+        seconds = (time.perf_counter() - epoch_start - charged) / len(batch.runs)  # each run's share
 
         diverged = []
         for run, run_lrs, train_loss, train_acc, test in zip(
             batch.runs, lrs, train_losses, train_accs, tests, strict=True
         ):
             run.total_seconds += seconds
+            run.samples += seen
             metrics = _finite_or_none(
                 {
                     "epoch": epoch,
@@ -328,9 +343,10 @@ def _run(
                     "lr_last": run_lrs[-1],
                     "lr_mean": math.fsum(run_lrs) / len(run_lrs),
                     "lr_trace": _lr_trace(run_lrs, epoch - 1, steps_per_epoch),
-                    "seconds": seconds,  # the batch's wall time for the epoch, shared by its runs
+                    "seconds": seconds,  # this run's share of the batch's wall time for the epoch
                     "samples_per_sec": seen / train_seconds,  # this run's samples; the batch did K times as many
                     "iterations": iteration,
+                    "samples": run.samples,
                 }
             )
             run.epochs.append(metrics)
@@ -339,8 +355,9 @@ def _run(
                 observe(epoch, metrics, epochs_total)
             if on_epoch is not None:
                 on_epoch(run.index, metrics)
-            if not math.isfinite(train_loss):
-                run.diverged_epoch = epoch
+            found = find_divergence(run.epochs, workload.num_classes, run.plan.divergence)
+            if found is not None:
+                run.diverged_epoch, run.diverged_reason = found.epoch, found.reason
                 diverged.append(run)
         for run in batch.runs:  # after on_epoch, as the engine checkpoints
             if run.config.checkpoint_path is not None:
@@ -404,6 +421,7 @@ class _Batch:
             "iteration": iteration,
             "epochs": run.epochs,
             "diverged_epoch": run.diverged_epoch,
+            "diverged_reason": run.diverged_reason,
             "model": run.model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "policy": policy.state_dict() if hasattr(policy, "state_dict") else None,
@@ -471,5 +489,7 @@ def _result(run: _Run, device: torch.device, device_name: str) -> dict:
         "synthetic": run.config.synthetic,
         "resumed_from_epoch": None,
         "epochs": run.epochs,
-        "summary": _summarise(run.epochs, plan.workload, run.iterations, run.total_seconds, run.diverged_epoch),
+        "summary": _summarise(
+            run.epochs, plan.workload, run.iterations, run.total_seconds, run.diverged_epoch, run.diverged_reason
+        ),
     }

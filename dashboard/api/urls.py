@@ -2,7 +2,7 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from dashboard import job_views, team_api
+from dashboard import job_views, profile_views, team_api
 from dashboard.api import docs, views
 from dashboard.signin import ObtainAuthToken
 
@@ -40,6 +40,8 @@ urlpatterns = [
     path("runs/<int:pk>/cancel/", views.run_cancel, name="api-run-cancel"),
     path("leaderboard/", views.leaderboard_view, name="api-leaderboard"),
     path("leaderboard/export/", views.leaderboard_export, name="api-leaderboard-export"),
+    path("leaderboard/profile/", profile_views.api_profile, name="api-leaderboard-profile"),
+    path("leaderboard/profile/export/", profile_views.api_profile_export, name="api-leaderboard-profile-export"),
     path("studies/", views.studies, name="api-studies"),
     path("studies/<int:pk>/", views.study_detail, name="api-study-detail"),
     path("studies/<int:pk>/export/", views.study_export, name="api-study-export"),

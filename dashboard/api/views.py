@@ -17,7 +17,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dashboard import access, actions, compare, exports, leaderboard, presenters, ratelimit
+from dashboard import access, actions, compare, exports, halving, leaderboard, presenters, ratelimit
 from dashboard import studies as studies_module
 from dashboard.api import schemas
 from dashboard.api.serializers import (
@@ -292,7 +292,8 @@ def studies(request: Request) -> Response:
 @api_view(["GET"])
 def study_detail(request: Request, pk: int) -> Response:
     study = access.get_study_for_user(request.user, pk)
-    return Response({**presenters.study_state(study), "progress": studies_module.progress(study)})
+    progress = studies_module.progress(study)
+    return Response({**presenters.study_state(study), "progress": progress, "halving": halving.replay(study)})
 
 
 @extend_schema(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -296,7 +297,9 @@ def test_a_cancelled_or_diverged_run_leaves_the_batch_and_the_others_go_on(recor
 
     sequential = [train(c, should_stop=call_counter(n)) for c, n in zip(runs, stop_on_call, strict=True)]
     batched_rules = [call_counter(n) for n in stop_on_call]
+    started = time.perf_counter()
     batched = train_together(runs, should_stop=lambda k: batched_rules[k]())
+    wall = time.perf_counter() - started
 
     assert [r["status"] for r in batched] == ["diverged", "cancelled", "cancelled", "succeeded"]
     assert [r["summary"]["iterations"] for r in batched] == [45, 90, 100, 135]
@@ -306,6 +309,22 @@ def test_a_cancelled_or_diverged_run_leaves_the_batch_and_the_others_go_on(recor
     for k in (1, 2, 3):
         assert_same_weights(models[4 + k], models[k])
     assert math.isfinite(batched[3]["summary"]["final_train_loss"])
+    assert sum(r["summary"]["total_seconds"] for r in batched) <= wall  # shares, also of a cancelled partial epoch
+
+
+def test_each_run_is_charged_its_share_of_the_batchs_time_not_all_of_it(train_together):
+    runs = configs("digits-mlp", POLICIES, epochs=2, seeds=[0, 1, 2])
+    started = time.perf_counter()
+    batched = train_together(runs)
+    wall = time.perf_counter() - started
+
+    totals = [r["summary"]["total_seconds"] for r in batched]
+    assert sum(totals) <= wall  # each run reporting the whole batch's time would make this 3x the wall time
+    for epoch in range(2):  # the same work on the same data: equal shares
+        assert len({r["epochs"][epoch]["seconds"] for r in batched}) == 1
+    for result, total in zip(batched, totals, strict=True):
+        assert total == pytest.approx(sum(e["seconds"] for e in result["epochs"]))
+        assert result["summary"]["samples"] == 2 * 1437 and result["summary"]["iterations"] == 2 * 45
 
 
 @pytest.mark.parametrize(

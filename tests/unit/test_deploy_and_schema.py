@@ -53,6 +53,8 @@ def test_the_openapi_schema_describes_every_endpoint(client, cast):
         "/api/studies/",
         "/api/leaderboard/",
         "/api/leaderboard/export/",
+        "/api/leaderboard/profile/",
+        "/api/leaderboard/profile/export/",
         "/api/schedules/preview/",
         "/api/compare/",
         "/api/teams/",

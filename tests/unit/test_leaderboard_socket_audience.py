@@ -16,7 +16,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
 def make_run(team, policy) -> Run:
-    return Run.objects.create(team=team, policy=policy, policy_spec=policy.spec, workload="digits-mlp", epochs=1)
+    # Running, as a worker holds it: only a running run can finish.
+    return Run.objects.create(
+        team=team, policy=policy, policy_spec=policy.spec, workload="digits-mlp", epochs=1, status=Run.Status.RUNNING
+    )
 
 
 def finish(run: Run) -> None:

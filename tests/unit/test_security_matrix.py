@@ -130,6 +130,7 @@ API = [
     ("compare", "get", "/api/compare/?study={S}", None, [200, 200, 200, 404, 401]),
     ("compare runs", "get", "/api/compare/?runs={R}", None, [200, 200, 200, 200, 401]),  # filtered, see below
     ("leaderboard", "get", "/api/leaderboard/?workload=digits-mlp", None, [200, 200, 200, 200, 401]),
+    ("profiles", "get", "/api/leaderboard/profile/?boards=digits-mlp:3", None, [200, 200, 200, 200, 401]),
     ("job", "get", "/api/jobs/{J}/", None, [200, 200, 200, 404, 401]),
     ("cancel a job", "post", "/api/jobs/{J}/cancel/", {}, [200, 200, 403, 404, 401]),
     ("convert a policy", "post", "/api/policies/{P}/convert/", {"wd": 0.0005}, [201, 201, 403, 404, 401]),
@@ -257,6 +258,7 @@ async def test_the_leaderboard_socket_tells_only_who_can_see_a_private_run(cast,
     )
     connected, _ = await ws.connect()
     assert connected
+    await database_sync_to_async(Run.objects.filter(pk=world["R"]).update)(status=Run.Status.RUNNING)
     run = await database_sync_to_async(Run.objects.get)(pk=world["R"])
     await database_sync_to_async(actions.finish_run)(run, {"status": "succeeded", "summary": {"final_acc": 0.9}})
     assert (not await ws.receive_nothing(timeout=0.3)) is told
