@@ -118,8 +118,11 @@ def test_a_diverging_run_ends_as_diverged(cast):
 
 
 def test_a_studys_runs_train_together_and_each_keeps_its_own_epochs_and_result(cast, monkeypatch):
+    from django.conf import settings
+
     from dashboard import actions as run_actions
     from dashboard import tasks
+    from dashboard.actions import studies as study_actions
     from dashboard.models import Policy
 
     # This test is the worker: each group the study sends trains in-process (the integration tests use the broker).
@@ -130,8 +133,8 @@ def test_a_studys_runs_train_together_and_each_keeps_its_own_epochs_and_result(c
             batches.append(ids)
             tasks.train_batch(ids)
 
-    monkeypatch.setattr(run_actions, "send_batches", train_now)
-    monkeypatch.setattr(run_actions.settings, "ARENA_BATCH_RUNS", 3)
+    monkeypatch.setattr(study_actions, "send_batches", train_now)
+    monkeypatch.setattr(settings, "ARENA_BATCH_RUNS", 3)
     policies = [
         Policy.objects.create(team=cast.team, name="b-fix", spec={"kind": "FIX", "k0": 0.05}),
         Policy.objects.create(team=cast.team, name="b-step", spec={"kind": "STEP", "k0": 0.1, "gamma": 0.5, "l": 1}),

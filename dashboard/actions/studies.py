@@ -1,0 +1,95 @@
+"""Studies: policies × base-LR scales × seeds, queued as runs in groups that a worker trains together."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+from dashboard import fleet
+from dashboard.actions.quotas import QuotaExceeded, check_quota
+from dashboard.models import Policy, Run, Study, Team
+from dashboard.studies import scale_spec
+
+
+def create_study(
+    *,
+    team: Team,
+    user,
+    name: str,
+    workload: str,
+    policies: list[Policy],
+    seeds: list[int],
+    epochs: int,
+    target_accuracy: float | None = None,
+    lr_scales: list[float] | None = None,
+    description: str = "",
+    device: str = Run.Device.AUTO,
+) -> Study:
+    """Store a study and queue one run per (policy, base-LR scale, seed).
+
+    Every scaled spec is validated before anything is stored: a scale that
+    pushes an LR out of its range fails the whole request, naming the policy.
+    """
+    from trainer.workloads import get_workload
+
+    if target_accuracy is None:
+        target_accuracy = get_workload(workload).target_accuracy
+    scales = lr_scales or [1.0]
+    queue = fleet.queue_for(workload, device)
+    scaled = {(policy.pk, scale): scale_spec(policy.spec, scale) for policy in policies for scale in scales}
+    n_runs = len(policies) * len(scales) * len(seeds)
+    if n_runs > team.max_runs_per_study:
+        raise QuotaExceeded(
+            "seeds", f"{team.name} may queue at most {team.max_runs_per_study} runs per study; this is {n_runs}."
+        )
+    with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        check_quota(team, new_runs=n_runs, epochs=epochs)
+        study = Study.objects.create(
+            team=team,
+            created_by=user,
+            name=name,
+            description=description,
+            workload=workload,
+            epochs=epochs,
+            seeds=seeds,
+            target_accuracy=target_accuracy,
+            lr_scales=scales,
+        )
+        study.policies.set(policies)
+        runs = Run.objects.bulk_create(
+            [
+                Run(
+                    team=team,
+                    created_by=user,
+                    study=study,
+                    policy=policy,
+                    policy_spec=scaled[(policy.pk, scale)],
+                    lr_scale=scale,
+                    workload=workload,
+                    epochs=epochs,
+                    seed=seed,
+                    target_accuracy=target_accuracy,
+                    device_request=device,
+                    queue=queue,
+                )
+                for policy in policies
+                for scale in scales
+                for seed in seeds
+            ]
+        )
+        batches = batch_ids([run.pk for run in runs], settings.ARENA_BATCH_RUNS)
+        transaction.on_commit(lambda: send_batches(batches, queue))
+    return study
+
+
+def send_batches(batches: list[list[int]], queue: str) -> None:
+    """Hand each group of a study's runs to a worker, which trains the group together."""
+    for batch in batches:
+        fleet.send_runs(batch, queue)
+
+
+def batch_ids(run_ids: list[int], size: int) -> list[list[int]]:
+    """Runs of one study in groups a worker trains together (one group per task, so several workers share)."""
+    size = max(1, size)
+    return [run_ids[i : i + size] for i in range(0, len(run_ids), size)]
