@@ -41,9 +41,11 @@ def field_name(kind: str, param: str) -> str:
 
 
 def _parse_number_list(raw: str, *, integer: bool) -> list:
-    items = [item.strip() for item in raw.replace(";", ",").split(",") if item.strip()]
-    if not items:
+    items = [item.strip() for item in raw.replace(";", ",").split(",")]
+    if not any(items):
         raise forms.ValidationError("Enter at least one number, separated by commas.")
+    if "" in items:
+        raise forms.ValidationError(f"Entry {items.index('') + 1} is empty: enter a number.")
     values = []
     for item in items:
         try:
@@ -178,6 +180,8 @@ class PolicyForm(forms.Form):
             target = field_name(kind, head)
             if target not in self.fields:
                 target = "unit" if head == "unit" else None
+            if rest.isdigit():
+                rest = f"entry {int(rest) + 1}"  # boundaries.1 is the second entry of the list
             for message in messages:
                 self.add_error(target, f"{rest}: {message}" if rest else message)
 

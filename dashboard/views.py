@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -141,6 +143,7 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "policy": policy,
             "runs": runs,
             "run_form": run_form,
+            "workload_steps": {w["name"]: math.ceil(w["train_size"] / w["batch_size"]) for w in list_workloads()},
             "can_write": access.can_write(request.user, policy.team),
             "is_admin": access.is_team_admin(request.user, policy.team),
         },

@@ -1,0 +1,84 @@
+"""The dashboard as a new user meets it: every page says what went wrong, and where."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def reference_policy_id(stack, name: str) -> int:
+    api = stack.api(stack.token())
+    results = api.get(f"{stack.base_url}/api/policies/", params={"published": "true", "limit": 100}).json()["results"]
+    return next(p["id"] for p in results if p["name"] == name)
+
+
+def curve_points(page) -> int:
+    return page.evaluate(
+        "() => { const c = document.getElementById('preview-chart');"
+        " return c.data && c.data.length ? c.data[0].y.length : 0; }"
+    )
+
+
+def test_a_policy_in_iterations_draws_its_curve_and_says_why_when_it_cannot(stack, logged_in):
+    page = logged_in
+    pk = reference_policy_id(stack, "LRBench LeNet default (INV)")
+    page.goto(f"{stack.base_url}/policies/{pk}/")
+    page.wait_for_function(
+        "() => { const c = document.getElementById('preview-chart'); return c.data && c.data.length; }"
+    )
+    assert curve_points(page) > 1
+    expect(page.locator("#preview-status")).not_to_have_class(re.compile("error-text"))
+
+    page.fill("#id_epochs", "0")  # the preview refuses 0 epochs: the card says so instead of staying blank
+    expect(page.locator("#preview-status")).to_contain_text("Could not draw the LR curve")
+    assert curve_points(page) == 0
+
+    page.fill("#id_epochs", "4")
+    page.select_option("#id_workload", "digits-mlp")
+    page.wait_for_function(
+        "() => { const c = document.getElementById('preview-chart');"
+        " return c.data && c.data.length && Math.max(...c.data[0].x) === 4; }"
+    )
+    expect(page.locator("#preview-status")).to_contain_text("45 per epoch")  # ceil(1437 / 32) on digits-mlp
+
+
+def piecewise_with_three_stages(page, stack):
+    page.goto(f"{stack.base_url}/policies/new/")
+    page.click('[data-pick-kind="PIECEWISE"]')
+    stages = page.locator('fieldset[data-kind="PIECEWISE"] .stage')
+    page.click('fieldset[data-kind="PIECEWISE"] .add-stage')
+    expect(stages).to_have_count(3)
+    return stages
+
+
+def test_a_stage_that_starts_before_the_one_above_it_is_marked_in_the_preview_and_on_create(stack, logged_in):
+    page = logged_in
+    stages = piecewise_with_three_stages(page, stack)
+    third_boundary = stages.nth(2).locator("input.stage-boundary")
+    third_boundary.fill("5")  # stage 2 starts at 10
+    expect(third_boundary).to_have_attribute("aria-invalid", "true")
+    message = stages.nth(2).locator('ul.errorlist[data-for="boundaries.1"]')
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("greater than the one before it (10)")
+    expect(stages.nth(1).locator("input.stage-boundary")).not_to_have_attribute("aria-invalid", "true")
+
+    page.fill("#id_name", "Out of order")
+    page.click("#policy-form button[type=submit]")
+    expect(page.locator("h1")).to_have_text("New policy")  # nothing saved
+    reloaded = page.locator('fieldset[data-kind="PIECEWISE"] .stage').nth(2)
+    expect(reloaded.locator("input.stage-boundary")).to_have_value("5")
+    expect(reloaded.locator('ul.errorlist[data-for="boundaries.1"]')).to_contain_text("greater than the one before it")
+    expect(reloaded.locator("input.stage-boundary")).to_have_attribute("aria-invalid", "true")
+
+
+def test_an_empty_stage_boundary_asks_for_a_number(stack, logged_in):
+    page = logged_in
+    stages = piecewise_with_three_stages(page, stack)
+    stages.nth(1).locator("input.stage-boundary").fill("")
+    message = stages.nth(1).locator('ul.errorlist[data-for="boundaries.0"]')
+    expect(message).to_have_text("is empty: enter a number")
+    expect(page.locator("#policy-form")).not_to_contain_text("NoneType")
