@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
@@ -134,3 +135,25 @@ def test_the_study_chart_legend_stays_clear_of_the_accuracy_panel(stack, data, n
     )
     settle(narrow)
     assert not legend_overlaps_the_accuracy_panel(narrow)
+
+
+def serious_violations(page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {', '.join(str(n['target']) for n in v['nodes'][:3])}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_every_page_passes_axe_without_serious_or_critical_violations(stack, data, page):
+    found = {}
+    page.goto(f"{stack.base_url}/login/")
+    found["/login/ (signed out)"] = serious_violations(page)
+    log_in(page, stack.base_url)
+    for path in main_pages(data):
+        page.goto(stack.base_url + path)
+        settle(page)
+        found[path] = serious_violations(page)
+    bad = {path: v for path, v in found.items() if v}
+    assert not bad, "\n".join(f"{path}: {line}" for path, lines in bad.items() for line in lines)
