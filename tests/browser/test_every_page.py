@@ -109,8 +109,9 @@ def test_the_navigation_wraps_inside_the_dark_bar_on_a_narrow_screen(stack, narr
         """() => { const bar = document.querySelector('.topbar').getBoundingClientRect();
                    return Array.from(document.querySelectorAll('.topbar a, .topbar button, .topbar select'))
                      .map(el => { const r = el.getBoundingClientRect();
-                                  return {text: el.textContent.trim(), inside: r.left >= bar.left && r.right <= bar.right
-                                          && r.top >= bar.top && r.bottom <= bar.bottom && r.width > 0}; }); }"""
+                                  return {text: el.textContent.trim(),
+                                          inside: r.left >= bar.left && r.right <= bar.right && r.top >= bar.top
+                                                  && r.bottom <= bar.bottom && r.width > 0}; }); }"""
     )
     assert boxes and [b["text"] for b in boxes if not b["inside"]] == []
 
