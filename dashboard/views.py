@@ -43,13 +43,24 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def policy_list(request: HttpRequest) -> HttpResponse:
-    policies = (
-        access.policies_for(request.user)
-        .select_related("team", "created_by")
-        .annotate(n_runs=Count("runs"))
-        .order_by("name")
+    """The user's teams' policies, then the ones other teams share (the curated reference set among them)."""
+    show_archived = request.GET.get("archived") == "1"
+    visible = access.visible_policies(request.user).select_related("team", "created_by").order_by("name")
+    if not show_archived:
+        visible = visible.filter(archived=False)
+    teams = access.teams_for(request.user)
+    mine = visible.filter(team__in=teams).annotate(n_runs=Count("runs"))
+    shared = visible.exclude(team__in=teams)
+    return render(
+        request,
+        "dashboard/policy_list.html",
+        {
+            "policies": mine,
+            "shared": shared,
+            "show_archived": show_archived,
+            "n_archived": access.policies_for(request.user).filter(archived=True).count(),
+        },
     )
-    return render(request, "dashboard/policy_list.html", {"policies": policies})
 
 
 def _editor_context(request: HttpRequest, form: PolicyForm, **extra) -> dict:

@@ -38,3 +38,48 @@ def test_the_preview_names_an_empty_boundary_without_python_type_names(api_clien
     response = api_client.post(reverse("api-schedule-preview"), {"spec": spec, "epochs": 10}, format="json")
     assert response.status_code == 400
     assert response.json()["errors"]["spec.boundaries.0"] == ["is empty: enter a number"]
+
+
+def test_the_policies_page_shows_the_reference_policies_to_a_new_member(client, cast):
+    client.force_login(cast.oscar)  # a team with no policies of its own
+    response = client.get(reverse("policy-list"))
+    shared = [p.name for p in response.context["shared"]]
+    assert "LRBench LeNet default (INV)" in shared and "SGDR (cosine warm restarts)" in shared
+    assert "No policies yet" in response.content.decode()
+
+
+def test_the_policies_page_marks_archived_policies_and_hides_them_until_asked(client, cast):
+    Policy.objects.create(team=cast.team, name="Old one", spec={"kind": "FIX", "k0": 0.1}, archived=True)
+    Policy.objects.create(team=cast.team, name="Current", spec={"kind": "FIX", "k0": 0.1})
+    client.force_login(cast.bob)
+    page = client.get(reverse("policy-list")).content.decode()
+    assert "Current" in page and "Old one" not in page and "Show archived (1)" in page
+    page = client.get(reverse("policy-list"), {"archived": "1"}).content.decode()
+    assert "Old one" in page and '<span class="status status-cancelled">archived</span>' in page
+
+
+def test_specs_are_shown_as_summaries_with_the_json_one_click_away(client, cast):
+    spec = {
+        "kind": "PIECEWISE",
+        "boundaries": [10.0],
+        "stages": [{"kind": "SIN", "k0": 1.0, "k1": 6.0, "l": 5.0}, {"kind": "FIX", "k0": 0.5}],
+    }
+    policy = Policy.objects.create(team=cast.team, name="Composite", spec=spec)
+    client.force_login(cast.bob)
+    summary = "PIECEWISE: SIN(k0 = 1, k1 = 6, l = 5); then from t = 10: FIX(k0 = 0.5)"
+    assert summary in client.get(reverse("policy-list")).content.decode()
+    page = client.get(reverse("policy-detail", args=[policy.pk])).content.decode()
+    assert summary in page
+    assert '<details class="spec-json"><summary>Full spec (JSON)</summary><pre class="spec">{\n  &quot;kind&quot;' in page
+    assert "{'kind'" not in page  # no Python dict text
+
+
+def test_a_learned_policy_is_summarised_without_its_weights(client, cast):
+    weights = "QUJD" * 2000
+    learner = {"format": "mlrsnet-1", "tensors": {"w": {"shape": [1], "data": weights}}}
+    spec = {"kind": "LEARNED", "learners": [learner, learner, learner], "gamma": "recompute", "scale": 1.0}
+    Policy.objects.create(team=cast.team, name="Meta", spec=spec)
+    client.force_login(cast.bob)
+    page = client.get(reverse("policy-list")).content.decode()
+    assert "LEARNED: 3 MLR-SNet learners, gamma = recompute, scale = 1" in page
+    assert weights not in page
