@@ -226,6 +226,10 @@ class StudyForm(forms.Form):
         self.fields["policies"].queryset = access.usable_policies(user).select_related("team").order_by("name")
         self.fields["policies"].label_from_instance = lambda p: f"{p.name} ({p.kind}, {p.team.name})"
         self.fields["workload"].choices = workload_choices()
+        from dashboard.studies import DEFAULT_LR_SCALES
+
+        self.lr_scale_count = len(DEFAULT_LR_SCALES)  # for the page's count of the runs it will queue
+        self.max_runs = settings.ARENA_MAX_STUDY_RUNS
 
     def clean_seeds(self):
         seeds = self.cleaned_data["seeds"]

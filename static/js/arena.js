@@ -77,6 +77,12 @@
 
   var plotConfig = { responsive: true, displaylogo: false };
 
+  /* A form with data-confirm asks before it submits (publishing, cancelling a run). */
+  document.addEventListener("submit", function (event) {
+    var message = event.target.dataset && event.target.dataset.confirm;
+    if (message && !window.confirm(message)) { event.preventDefault(); }
+  });
+
   window.arena = {
     csrfToken: csrfToken, postJSON: postJSON, getJSON: getJSON, openSocket: openSocket,
     fmt: fmt, debounce: debounce, plotConfig: plotConfig,

@@ -82,3 +82,72 @@ def test_an_empty_stage_boundary_asks_for_a_number(stack, logged_in):
     message = stages.nth(1).locator('ul.errorlist[data-for="boundaries.0"]')
     expect(message).to_have_text("is empty: enter a number")
     expect(page.locator("#policy-form")).not_to_contain_text("NoneType")
+
+
+def test_publishing_asks_first_and_does_nothing_when_declined(stack, logged_in):
+    page = logged_in
+    api = stack.api(stack.token())
+    pk = api.post(f"{stack.base_url}/api/policies/", json={"name": "To publish", "spec": {"kind": "FIX", "k0": 0.01}})
+    pk = pk.json()["id"]
+    page.goto(f"{stack.base_url}/policies/{pk}/")
+    asked = []
+
+    def decline(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", decline)
+    page.click("text=Publish to the shared leaderboard")
+    expect(page.locator("text=Publish to the shared leaderboard")).to_be_visible()
+    assert asked and "Publish “To publish”" in asked[0]
+    assert api.get(f"{stack.base_url}/api/policies/{pk}/").json()["published"] is False
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("text=Publish to the shared leaderboard")
+    expect(page.locator("button", has_text="Unpublish")).to_be_visible()
+    assert api.get(f"{stack.base_url}/api/policies/{pk}/").json()["published"] is True
+
+
+def test_cancelling_a_run_asks_first(stack, logged_in):
+    page = logged_in
+    api = stack.api(stack.token())
+    spec = {"kind": "FIX", "k0": 0.01}
+    policy = api.post(f"{stack.base_url}/api/policies/", json={"name": "To cancel", "spec": spec})
+    run = api.post(
+        f"{stack.base_url}/api/runs/",
+        json={"policy": policy.json()["id"], "workload": "digits-mlp", "epochs": 500, "seed": 0},
+    ).json()
+    page.goto(f"{stack.base_url}/runs/{run['id']}/")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.click("#cancel-form button")
+    expect(page.locator("#cancel-form")).to_be_visible()
+    assert asked == [f"Cancel run #{run['id']}? Training stops; the epochs recorded so far are kept."]
+    assert api.get(f"{stack.base_url}/api/runs/{run['id']}/").json()["status"] in ("queued", "running")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel-form button")
+    expect(page.locator("#run-status")).to_have_text("cancelled", timeout=60_000)
+
+
+def test_the_study_form_says_how_many_runs_it_will_queue(stack, logged_in):
+    page = logged_in
+    page.goto(f"{stack.base_url}/studies/new/")
+    count = page.locator("#study-run-count")
+    expect(count).to_have_text("This study will queue 0 runs: 0 policies × 3 seeds.")
+    page.locator("input[name=policies]").nth(0).check()
+    page.locator("input[name=policies]").nth(1).check()
+    expect(count).to_have_text("This study will queue 6 runs: 2 policies × 3 seeds.")
+    page.fill("#id_seeds", "0")
+    page.check("#id_robustness")
+    expect(count).to_have_text("This study will queue 10 runs: 2 policies × 1 seed × 5 base-LR scales.")
+
+
+def test_pages_load_without_missing_files(stack, logged_in):
+    page = logged_in
+    missing = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    page.goto(f"{stack.base_url}/policies/")
+    page.wait_for_load_state("networkidle")
+    assert missing == []
+    expect(page.locator("footer a", has_text="API docs")).to_have_attribute("href", "/api/docs/")

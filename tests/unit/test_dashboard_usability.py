@@ -84,3 +84,47 @@ def test_a_learned_policy_is_summarised_without_its_weights(client, cast):
     page = client.get(reverse("policy-list")).content.decode()
     assert "LEARNED: 3 MLR-SNet learners, gamma = recompute, scale = 1" in page
     assert weights not in page
+
+
+@pytest.fixture
+def staff_client(client, cast):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "root-pass-123"))
+    return client
+
+
+def admin_action(client, action: str, policies) -> list[str]:
+    response = client.post(
+        reverse("admin:dashboard_policy_changelist"),
+        {"action": action, "_selected_action": [p.pk for p in policies]},
+        follow=True,
+    )
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_admin_actions_say_what_they_did_in_good_english(staff_client, cast):
+    one = Policy.objects.create(team=cast.team, name="One", spec={"kind": "FIX", "k0": 0.1})
+    two = Policy.objects.create(team=cast.team, name="Two", spec={"kind": "FIX", "k0": 0.2})
+    assert admin_action(staff_client, "archive", [one]) == ["Archived 1 policy (runs and results are kept)."]
+    assert admin_action(staff_client, "unarchive", [one, two]) == ["Restored 2 policies from the archive."]
+    assert admin_action(staff_client, "publish", [one]) == ["Published 1 policy."]
+    assert admin_action(staff_client, "unpublish", [one]) == ["Unpublished 1 policy."]
+    one.refresh_from_db()
+    assert not one.archived and not one.published
+
+
+def test_every_page_has_a_favicon_and_a_link_to_the_api_docs(client, cast):
+    client.force_login(cast.bob)
+    page = client.get(reverse("home")).content.decode()
+    assert '<link rel="icon" href="/static/favicon.svg"' in page
+    assert f'href="{reverse("api-docs")}"' in page
+
+
+def test_the_catalog_says_onecycle_is_measured_in_t_and_piecewise_starts_at_sane_lrs():
+    from trainer import schedules
+
+    decls = {d["kind"]: {p["name"]: p for p in d["params"]} for d in schedules.catalog()}
+    assert "epochs" in decls["ONECYCLE"]["total"]["help"]
+    stages = decls["PIECEWISE"]["stages"]["default"]
+    assert max(max(s.get("k0", 0), s.get("k1", 0)) for s in stages) <= 0.1
