@@ -77,6 +77,20 @@
 
   var plotConfig = { responsive: true, displaylogo: false };
 
+  /* Layout defaults every chart shares: hover labels show whole names and values
+   * to 4 significant digits, and axes make room for their own ticks and titles
+   * (a right-hand y axis is not clipped). */
+  function readable(layout) {
+    layout.hoverlabel = Object.assign({ namelength: -1 }, layout.hoverlabel);
+    ["xaxis", "yaxis"].forEach(function (key) { layout[key] = layout[key] || {}; });
+    Object.keys(layout).forEach(function (key) {
+      if (/^[xy]axis\d*$/.test(key)) {
+        layout[key] = Object.assign({ hoverformat: ".4~g", automargin: true }, layout[key]);
+      }
+    });
+    return layout;
+  }
+
   /* A form with data-confirm asks before it submits (publishing, cancelling a run). */
   document.addEventListener("submit", function (event) {
     var message = event.target.dataset && event.target.dataset.confirm;
@@ -85,6 +99,6 @@
 
   window.arena = {
     csrfToken: csrfToken, postJSON: postJSON, getJSON: getJSON, openSocket: openSocket,
-    fmt: fmt, debounce: debounce, plotConfig: plotConfig,
+    fmt: fmt, debounce: debounce, plotConfig: plotConfig, readable: readable,
   };
 })();

@@ -70,7 +70,7 @@
 
   function draw(el, data, options) {
     var fig = build(data, options);
-    Plotly.react(el, fig.traces, fig.layout, arena.plotConfig);
+    Plotly.react(el, fig.traces, arena.readable(fig.layout), arena.plotConfig);
     el.dataset.series = String(data.series.length);
     el.dataset.webgl = String(fig.webgl);
     el.dataset.downsampled = String(data.downsampled);

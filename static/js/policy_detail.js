@@ -42,11 +42,11 @@
       }
       var perEpoch = spec.unit === "iteration" && body.steps_per_epoch;
       showStatus(perEpoch ? "t is in iterations: " + perEpoch + " per epoch on " + workloadInput.value + "." : "", false);
-      Plotly.react(chart, [{ x: res.data.t, y: res.data.lr, mode: "lines", name: "LR" }], {
+      Plotly.react(chart, [{ x: res.data.t, y: res.data.lr, mode: "lines", name: "LR" }], arena.readable({
         margin: { t: 10, r: 10, b: 40, l: 60 },
         xaxis: { title: { text: "epoch" } },
         yaxis: { title: { text: "learning rate" }, rangemode: "tozero" },
-      }, arena.plotConfig);
+      }), arena.plotConfig);
     }, function () {
       if (mine === requestNumber) { showStatus("Could not draw the LR curve: the server did not answer.", true); }
     });

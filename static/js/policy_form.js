@@ -146,7 +146,7 @@
       legend: { orientation: "h", y: 1.1 },
       showlegend: traces.length > 1,
     };
-    Plotly.react(chart, traces, layout, arena.plotConfig);
+    Plotly.react(chart, traces, arena.readable(layout), arena.plotConfig);
     chart.dataset.points = String(lastCurve.t.length);
     chart.dataset.spec = JSON.stringify(lastCurve.spec);
     chart.dataset.traces = String(traces.length);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -151,3 +152,63 @@ def test_pages_load_without_missing_files(stack, logged_in):
     page.wait_for_load_state("networkidle")
     assert missing == []
     expect(page.locator("footer a", has_text="API docs")).to_have_attribute("href", "/api/docs/")
+
+
+def finished_job(stack, kind: str, params: dict) -> dict:
+    api = stack.api(stack.token())
+    job = api.post(f"{stack.base_url}/api/jobs/", json={"kind": kind, "params": params})
+    assert job.status_code == 201, job.text
+    deadline = time.monotonic() + 180
+    while True:
+        state = api.get(f"{stack.base_url}/api/jobs/{job.json()['id']}/").json()
+        if state["status"] in ("succeeded", "failed", "cancelled"):
+            return state
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+
+
+def test_the_range_test_plots_loss_on_a_clipped_log_axis_with_labelled_suggestions(stack, logged_in):
+    job = finished_job(stack, "lr_range", {"workload": "gauss2-mlp", "steps": 40, "max_lr": 100.0})
+    assert job["status"] == "succeeded", job["error"]
+    page = logged_in
+    page.goto(f"{stack.base_url}/tools/{job['id']}/")
+    page.wait_for_function("() => { const c = document.getElementById('job-chart-1'); return c.layout; }")
+    axis, labels = page.evaluate(
+        "() => { const l = document.getElementById('job-chart-1').layout;"
+        " return [l.yaxis, (l.annotations || []).map(a => a.text)]; }"
+    )
+    assert axis["type"] == "log"
+    smoothed = [v for v in job["result"]["smoothed"] if v and v > 0]
+    assert 10 ** axis["range"][1] <= 4 * smoothed[0] * 1.25 * 1.001 < max(smoothed) * 1.25  # the blow-up is clipped
+    named = [k for k, v in job["result"]["suggestions"].items() if isinstance(v, float)]
+    assert named and [label.split(" ")[0] for label in labels] == [k.split("_")[0] for k in named]
+    assert any(label.startswith("valley ") for label in labels)
+
+
+def test_a_flat_eta_star_grid_says_the_fit_failed_instead_of_printing_float_noise(stack, logged_in):
+    # One search step per network: every η* is the first midpoint, so the power law has nothing to fit.
+    params = {"workload": "gauss2-mlp", "depths": [1], "widths": [4, 8, 16], "iterations": 1, "epochs": 1, "high": 0.2}
+    job = finished_job(stack, "lr_grid", params)
+    assert job["status"] == "succeeded", job["error"]
+    page = logged_in
+    page.goto(f"{stack.base_url}/tools/{job['id']}/")
+    result = page.locator("#job-result")
+    if job["result"].get("fit"):
+        expect(result).to_contain_text("The power-law fit failed")
+        expect(result).not_to_contain_text("e-1")
+    else:  # the search itself found no η*: the server's reason is shown
+        expect(result).to_have_text(job["result"]["fit_error"])
+
+
+def test_a_right_hand_y_axis_is_not_clipped(stack, logged_in):
+    job = finished_job(stack, "equivalence", {"spec": {"kind": "FIX", "k0": 0.1}, "iterations": 10})
+    assert job["status"] == "succeeded", job["error"]
+    page = logged_in
+    page.goto(f"{stack.base_url}/tools/{job['id']}/")
+    page.wait_for_function("() => document.querySelector('#job-chart-2 .y2tick text')")
+    ticks, chart = page.evaluate(
+        "() => [Array.from(document.querySelectorAll('#job-chart-2 .y2tick text, #job-chart-2 .g-y2title text'))"
+        ".map(t => t.getBoundingClientRect().right),"
+        " document.querySelector('#job-chart-2 svg.main-svg').getBoundingClientRect().right]"
+    )
+    assert ticks and max(ticks) <= chart  # the right axis's labels and title inside the chart, not cut off

@@ -3,6 +3,7 @@ the panels, and no serious or critical accessibility violations (axe-core)."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -158,3 +159,23 @@ def test_every_page_passes_axe_without_serious_or_critical_violations(stack, dat
         found[path] = serious_violations(page)
     bad = {path: v for path, v in found.items() if v}
     assert not bad, "\n".join(f"{path}: {line}" for path, lines in bad.items() for line in lines)
+
+
+def significant_digits(number: str) -> int:
+    return len(number.replace(".", "").lstrip("0"))
+
+
+def test_hover_labels_show_whole_policy_names_and_four_significant_digits(stack, data, page):
+    log_in(page, stack.base_url)
+    page.goto(f"{stack.base_url}/studies/{data['study']}/")
+    page.wait_for_function(
+        "() => { const c = document.getElementById('study-chart'); return c.data && c.data.length"
+        " && c.querySelector('.nsewdrag[data-subplot=\"xy\"]'); }"
+    )
+    settle(page)
+    panel = page.locator('#study-chart .nsewdrag[data-subplot="xy"]').bounding_box()
+    page.mouse.move(panel["x"] + panel["width"] - 2, panel["y"] + panel["height"] / 2)  # the last epoch
+    label = page.locator("#study-chart .hoverlayer")
+    expect(label).to_contain_text("A rather long policy name: cosine from 0.05 (n=1)")
+    numbers = re.findall(r"\d+\.\d+", label.text_content().replace("0.05", ""))
+    assert numbers and max(significant_digits(n) for n in numbers) <= 4, numbers
