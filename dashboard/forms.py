@@ -250,3 +250,36 @@ class StudyForm(forms.Form):
             if runs > settings.ARENA_MAX_STUDY_RUNS:
                 self.add_error("seeds", f"This study would queue {runs} runs; at most {settings.ARENA_MAX_STUDY_RUNS}.")
         return cleaned
+
+
+class RunPickerForm(forms.Form):
+    """Filters for the compare page's runs table; every field optional (a GET form)."""
+
+    workload = forms.ChoiceField(required=False)
+    policy = forms.ModelChoiceField(queryset=None, required=False, empty_label="any policy")
+    status = forms.ChoiceField(required=False)
+    study = forms.ModelChoiceField(queryset=None, required=False, empty_label="any study")
+    since = forms.DateField(required=False, label="from", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="to", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, user=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from dashboard.models import Run
+
+        self.fields["workload"].choices = [("", "any workload"), *workload_choices()]
+        self.fields["status"].choices = [("", "any status"), *Run.Status.choices]
+        self.fields["policy"].queryset = access.visible_policies(user).order_by("name")
+        self.fields["study"].queryset = access.studies_for(user).order_by("-created_at")
+
+    def filter(self, runs):
+        if not self.is_valid():
+            return runs
+        data = self.cleaned_data
+        for name in ("workload", "policy", "status", "study"):
+            if data.get(name):
+                runs = runs.filter(**{name: data[name]})
+        if data.get("since"):
+            runs = runs.filter(created_at__date__gte=data["since"])
+        if data.get("until"):
+            runs = runs.filter(created_at__date__lte=data["until"])
+        return runs

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from dashboard import access, actions, leaderboard, ratelimit, studies
 from dashboard.api.serializers import LeaderboardQuerySerializer
 from dashboard.catalog import grouped_catalog
-from dashboard.forms import PolicyForm, RunForm, StudyForm, editable_kinds, initial_from_spec
+from dashboard.forms import PolicyForm, RunForm, RunPickerForm, StudyForm, editable_kinds, initial_from_spec
 from dashboard.presenters import epoch_rows, run_state, study_state
 from trainer import schedules
 from trainer.workloads import list_workloads
@@ -319,10 +319,43 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def compare_page(request: HttpRequest) -> HttpResponse:
+    """The chart of the chosen runs (a study's, or any picked in the runs table), above the table and its filters."""
+    picker = RunPickerForm(request.GET or None, user=request.user)
+    wanted = _selected_runs(request)
+    yours = set(access.runs_for(request.user).filter(pk__in=wanted).values_list("pk", flat=True))
+    selected = [pk for pk in wanted if pk in yours]
     study = None
-    if request.GET.get("study"):
+    if request.GET.get("study") and not selected:
         study = access.get_study_for_user(request.user, request.GET["study"])
-    return render(request, "dashboard/compare.html", {"study": study, "runs": request.GET.get("runs", "")})
+    matching = picker.filter(access.runs_for(request.user).select_related("policy", "study").order_by("-created_at"))
+    runs = list(matching[:RUN_PICKER_ROWS])
+    shown = {run.pk for run in runs}
+    return render(
+        request,
+        "dashboard/compare.html",
+        {
+            "study": study,
+            "runs": ",".join(map(str, selected)),
+            "picker": picker,
+            "picker_runs": runs,
+            "selected": set(selected),
+            "selected_elsewhere": [pk for pk in selected if pk not in shown],
+            "more_rows": len(runs) == RUN_PICKER_ROWS,
+        },
+    )
+
+
+RUN_PICKER_ROWS = 200
+
+
+def _selected_runs(request: HttpRequest) -> list[int]:
+    """Run ids from ?runs=1,2 or ?runs=1&runs=2 (the table's checkboxes), in order, without repeats."""
+    ids: list[int] = []
+    for value in request.GET.getlist("runs"):
+        for part in value.split(","):
+            if part.strip().isdigit() and int(part) not in ids:
+                ids.append(int(part))
+    return ids[:200]
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

@@ -212,3 +212,46 @@ def test_a_right_hand_y_axis_is_not_clipped(stack, logged_in):
         " document.querySelector('#job-chart-2 svg.main-svg').getBoundingClientRect().right]"
     )
     assert ticks and max(ticks) <= chart  # the right axis's labels and title inside the chart, not cut off
+
+
+def test_any_runs_can_be_picked_from_a_filtered_table_and_compared(stack, logged_in):
+    api = stack.api(stack.token())
+    base = stack.base_url
+    ids = [
+        api.post(f"{base}/api/policies/", json={"name": name, "spec": {"kind": "FIX", "k0": k0}}).json()["id"]
+        for name, k0 in [("pick-a", 0.02), ("pick-b", 0.05)]
+    ]
+    study = api.post(
+        f"{base}/api/studies/",
+        json={"name": "to pick from", "workload": "digits-mlp", "policies": ids, "seeds": [0], "epochs": 1},
+    ).json()
+    deadline = time.monotonic() + 120
+    while True:
+        cells = api.get(f"{base}/api/studies/{study['id']}/").json()["progress"]["cells"]
+        if not any(c["status"] in ("queued", "running") for c in cells):
+            break
+        assert time.monotonic() < deadline, cells
+        time.sleep(0.5)
+
+    page = logged_in
+    page.goto(f"{base}/compare/")
+    expect(page.locator("#compare-status")).to_contain_text("Tick runs in the table below")
+    page.select_option("#id_study", str(study["id"]))
+    page.click("#run-picker button[name=filter]")
+    rows = page.locator("#run-picker tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("to pick from")
+    page.select_option("#id_policy", label="pick-a")
+    page.click("#run-picker button[name=filter]")
+    expect(rows).to_have_count(1)
+    rows.first.locator("input[name=runs]").check()
+    page.select_option("#id_policy", label="pick-b")  # the first pick stays selected while the table changes
+    page.click("#run-picker button[name=filter]")
+    expect(rows).to_have_count(1)
+    rows.first.locator("input[name=runs]").check()
+    page.click("#compare-selected")
+    page.wait_for_function("() => document.getElementById('compare-chart').dataset.series === '2'")
+    names = page.evaluate(
+        "() => document.getElementById('compare-chart').data.filter(t => t.showlegend !== false).map(t => t.name)"
+    )
+    assert sorted(n.split(" ")[0] for n in names) == ["pick-a", "pick-b"]

@@ -128,3 +128,24 @@ def test_the_catalog_says_onecycle_is_measured_in_t_and_piecewise_starts_at_sane
     assert "epochs" in decls["ONECYCLE"]["total"]["help"]
     stages = decls["PIECEWISE"]["stages"]["default"]
     assert max(max(s.get("k0", 0), s.get("k1", 0)) for s in stages) <= 0.1
+
+
+def test_the_compare_page_lists_only_your_runs_filtered_and_keeps_the_selection(client, cast, step_policy):
+    from dashboard.models import Run
+
+    def make(team, policy, status):
+        return Run.objects.create(
+            team=team, policy=policy, policy_spec=policy.spec, workload="digits-mlp", epochs=2, status=status
+        )
+
+    done = make(cast.team, step_policy, "succeeded")
+    failed = make(cast.team, step_policy, "failed")
+    theirs = Policy.objects.create(team=cast.other_team, name="Theirs", spec=step_policy.spec)
+    hidden = make(cast.other_team, theirs, "succeeded")
+    client.force_login(cast.bob)
+    listed = client.get(reverse("compare")).context["picker_runs"]
+    assert {r.pk for r in listed} == {done.pk, failed.pk}
+    response = client.get(reverse("compare"), {"status": "succeeded", "runs": [str(failed.pk), str(hidden.pk)]})
+    assert [r.pk for r in response.context["picker_runs"]] == [done.pk]
+    assert response.context["runs"] == str(failed.pk)  # another team's run is never selected
+    assert response.context["selected_elsewhere"] == [failed.pk]
