@@ -91,6 +91,30 @@
     return layout;
   }
 
+  /* A table that scrolls in its own box must be reachable by keyboard to be scrolled:
+   * it joins the tab order while it overflows (on load, resize, and when a page redraws it). */
+  function keyboardScrollable() {
+    document.querySelectorAll(".table-scroll, table.grid").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth + 1) {
+        box.setAttribute("tabindex", "0");
+        if (!box.hasAttribute("aria-label")) { box.setAttribute("aria-label", "scrollable table"); }
+      } else if (box.getAttribute("aria-label") === "scrollable table") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("aria-label");
+      }
+    });
+  }
+  var markSoon = (function () {
+    var timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(keyboardScrollable, 100); };
+  })();
+  document.addEventListener("DOMContentLoaded", keyboardScrollable);
+  window.addEventListener("resize", markSoon);
+  new MutationObserver(function (records) {
+    var ours = records.every(function (r) { return r.type === "attributes"; });
+    if (!ours) { markSoon(); }
+  }).observe(document.documentElement, { childList: true, subtree: true });
+
   /* A form with data-confirm asks before it submits (publishing, cancelling a run). */
   document.addEventListener("submit", function (event) {
     var message = event.target.dataset && event.target.dataset.confirm;
