@@ -250,7 +250,10 @@ def test_any_runs_can_be_picked_from_a_filtered_table_and_compared(stack, logged
     expect(rows).to_have_count(1)
     rows.first.locator("input[name=runs]").check()
     page.click("#compare-selected")
-    page.wait_for_function("() => document.getElementById('compare-chart').dataset.series === '2'")
+    page.wait_for_url("**/compare/?*runs=*")
+    page.wait_for_function(
+        "() => { const c = document.getElementById('compare-chart'); return c && c.dataset.series === '2'; }"
+    )
     names = page.evaluate(
         "() => document.getElementById('compare-chart').data.filter(t => t.showlegend !== false).map(t => t.name)"
     )

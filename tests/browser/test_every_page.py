@@ -30,9 +30,10 @@ def data(stack):
             ("Another long policy name: fixed at 0.03", {"kind": "FIX", "k0": 0.03}),
         ]
     ]
+    # 3 epochs: test_leaderboard_live expects the (digits-mlp, 2 epochs) board to start empty
     study = api.post(
         f"{base}/api/studies/",
-        json={"name": "every page", "workload": "digits-mlp", "policies": ids, "seeds": [0], "epochs": 2},
+        json={"name": "every page", "workload": "digits-mlp", "policies": ids, "seeds": [0], "epochs": 3},
     ).json()
     deadline = time.monotonic() + 180
     while True:
@@ -63,6 +64,7 @@ def main_pages(data) -> list[str]:
         "/tools/",
         "/teams/",
         "/teams/demo/",
+        "/login/",
     ]
 
 
