@@ -151,6 +151,8 @@ def test_pages_load_without_missing_files(stack, logged_in):
     page.goto(f"{stack.base_url}/policies/")
     page.wait_for_load_state("networkidle")
     assert missing == []
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(stack.base_url + icon).ok
     expect(page.locator("footer a", has_text="API docs")).to_have_attribute("href", "/api/docs/")
 
 
