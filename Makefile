@@ -19,7 +19,7 @@ run: venv
 	$(PY) manage.py runstack
 
 test: venv
-	bash scripts/ensure-system-deps.sh redis chromium
+	bash scripts/ensure-system-deps.sh redis chromium postgresql
 	$(PY) -m pytest
 
 # Unit tests only: no Redis, no browser.

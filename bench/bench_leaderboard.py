@@ -4,7 +4,8 @@ Seeds a fresh SQLite database with 10,000 finished runs of 100 epochs each
 (1,000,000 epoch rows), then times, through Django's test client so that the
 API's serialisation is included:
 
-- GET /api/leaderboard/ (aggregates run summaries; target: under 150 ms),
+- GET /api/leaderboard/ (aggregates run summaries, with intervals, rank groups
+  and seeds-to-separate for its 40 policies; target: under 150 ms),
 - GET /api/compare/ for a 50-run study (mean ± std bands over 5,000 epoch rows),
 - and, as the baseline measured in the same run, the same board computed the
   naive way from epoch rows (each run's last epoch), to show what storing the
@@ -85,6 +86,8 @@ def seed(n_runs: int, n_epochs: int, n_policies: int = 40) -> tuple:
                 total_seconds=rng.uniform(5, 50),
                 epochs_to_target=rng.randint(1, n_epochs) if reached else None,
                 iterations_to_target=rng.randint(100, 5000) if reached else None,
+                samples_to_target=rng.randint(3200, 160_000) if reached else None,
+                device="x86_64",
                 seconds_to_target=rng.uniform(1, 40) if reached else None,
                 epochs_done=n_epochs,
             )

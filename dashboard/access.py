@@ -15,11 +15,11 @@ admin ask this module; none of them filters by team on its own.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
 
-from dashboard.models import Membership, Policy, Run, Study, Team
+from dashboard.models import EpochMetric, Invitation, Membership, Policy, Run, Study, Team
 
 Role = Membership.Role
 WRITE_ROLES = (Role.MEMBER, Role.ADMIN)
@@ -93,6 +93,30 @@ def get_team_for_user(user, slug: str) -> Team:
     return team
 
 
+def get_member(team: Team, user_id):
+    """A member of `team` (a user), or 404."""
+    from django.contrib.auth import get_user_model
+
+    try:
+        return get_user_model().objects.get(pk=user_id, memberships__team=team)
+    except (ObjectDoesNotExist, ValueError, TypeError):
+        raise Http404("No such member of this team") from None
+
+
+def open_invitations(team: Team) -> QuerySet[Invitation]:
+    """The invitations an admin of the team sees (revoked ones leave the list)."""
+    return team.invitations.filter(revoked=False).order_by("-created_at")
+
+
+def get_invitation_for_admin(user, team: Team, pk) -> Invitation:
+    """One of the team's invitations, for its admins only (403 for other members, 404 if not the team's)."""
+    team_admin_or_403(user, team)
+    try:
+        return team.invitations.get(pk=pk)
+    except (Invitation.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such invitation") from None
+
+
 # -- policies ----------------------------------------------------------------------------
 
 
@@ -139,6 +163,20 @@ def published_runs() -> QuerySet[Run]:
     return Run.objects.filter(policy__published=True, team=F("policy__team"))
 
 
+def board_audience(run: Run) -> tuple[int | None, bool]:
+    """Who sees a change of this run on a leaderboard: (the team whose board shows it, or None when
+    everyone signed in sees it on the shared board). The team board shows `runs_for`, the shared
+    one `published_runs`; a published entry is on both, so everyone is told once."""
+    if published_runs().filter(pk=run.pk).exists():
+        return None, True
+    return run.team_id, False
+
+
+def board_team_ids(user) -> list[int]:
+    """The teams whose leaderboard changes a user is told about (besides the shared board's)."""
+    return list(teams_for(user).values_list("pk", flat=True))
+
+
 def get_run_for_user(user, pk) -> Run:
     try:
         return runs_for(user).select_related("policy", "team").get(pk=pk)
@@ -168,13 +206,50 @@ def get_study_for_user(user, pk) -> Study:
 
 # -- the Django admin ------------------------------------------------------------------------
 
+# How each model reaches its team. Admin changelists, form choices (foreign keys, many-to-many),
+# list filters and saves all go through this map; `admin_choices` answers None for a model that
+# belongs to no team (users), and the admin shows its default choices.
+ADMIN_TEAM_PATHS = {
+    Team: "pk",
+    Membership: "team",
+    Invitation: "team",
+    Policy: "team",
+    Study: "team",
+    Run: "team",
+    EpochMetric: "run__team",
+}
+
+
+def admin_teams(user) -> QuerySet[Team]:
+    """The teams a staff user manages in the admin: every team for superusers, else those they are admin of."""
+    if user.is_superuser:
+        return Team.objects.all()
+    return Team.objects.filter(memberships__user=user, memberships__role=Role.ADMIN)
+
 
 def admin_scope(user, queryset: QuerySet, team_path: str = "team") -> QuerySet:
     """What a staff user manages in the admin: everything for superusers, else their admin teams' objects."""
     if user.is_superuser:
         return queryset
-    admin_teams = Team.objects.filter(memberships__user=user, memberships__role=Role.ADMIN)
-    return queryset.filter(**{f"{team_path}__in": admin_teams})
+    return queryset.filter(**{f"{team_path}__in": admin_teams(user)})
+
+
+def admin_choices(user, model) -> QuerySet | None:
+    """The objects of `model` a staff user may pick in an admin form or filter; None: not a team's model."""
+    team_path = ADMIN_TEAM_PATHS.get(model)
+    if team_path is None:
+        return None
+    return admin_scope(user, model._default_manager.all(), team_path)
+
+
+def admin_may_save(user, obj, team_path: str = "team") -> bool:
+    """May a staff user save `obj` (new or changed) in the admin? Only into a team they manage."""
+    if user.is_superuser:
+        return True
+    team = obj
+    for step in team_path.split("__") if team_path != "pk" else []:
+        team = getattr(team, step, None)
+    return team is not None and team.pk is not None and admin_teams(user).filter(pk=team.pk).exists()
 
 
 # -- research jobs ---------------------------------------------------------------------------------

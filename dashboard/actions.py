@@ -1,21 +1,23 @@
 """Every change of a run's state happens here: save, then broadcast on commit.
 
-State machine: queued -> running -> succeeded | failed | diverged | cancelled.
-Views and tasks call these functions; none of them touches the channel layer.
+State machine: queued -> running -> succeeded | failed | diverged | cancelled,
+and running -> queued when a worker's lease expires (dashboard/fleet.py). Each
+change is one guarded transition (`fleet.move`); a worker's writes are fenced by
+the attempt it started. Views and tasks call these functions; none of them
+touches the channel layer.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from dashboard import realtime, studies
+from dashboard import access, checkpoints, fleet, realtime, studies
 from dashboard.models import EpochMetric, Invitation, Job, JobEvent, Membership, Policy, Run, Study, Team
 from dashboard.presenters import run_state
 
@@ -35,6 +37,7 @@ SUMMARY_FIELDS = [
     "diverged_epoch",
     "epochs_to_target",
     "iterations_to_target",
+    "samples_to_target",
     "seconds_to_target",
 ]
 
@@ -67,7 +70,11 @@ def _study_cell(run: Run) -> dict:
     }
 
 
-def _broadcast_state(run: Run) -> None:
+class Lost(Exception):
+    """A worker's write refused: the row was cancelled or taken over by another attempt."""
+
+
+def broadcast_run_state(run: Run) -> None:
     state = run_state(run)
     transaction.on_commit(lambda: realtime.publish(realtime.run_group(run.pk), {"type": "run.status", "run": state}))
     _broadcast_study_cell(run)
@@ -93,12 +100,45 @@ class QuotaExceeded(Exception):
 def check_quota(team: Team, *, new_runs: int, epochs: int) -> None:
     if epochs > team.max_epochs_per_run:
         raise QuotaExceeded("epochs", f"{team.name} may train at most {team.max_epochs_per_run} epochs per run.")
-    active = Run.objects.filter(team=team, status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).count()
+    active = active_work(team)
     if active + new_runs > team.max_active_runs:
         raise QuotaExceeded(
             "non_field_errors",
-            f"{team.name} may have {team.max_active_runs} runs queued or running at once; "
-            f"{active} are, and this would add {new_runs}.",
+            f"{team.name} may have {team.max_active_runs} runs queued or running at once (research jobs "
+            f"included); {active} are, and this would add {new_runs}.",
+        )
+
+
+def active_work(team: Team) -> int:
+    """What `max_active_runs` bounds: the team's runs and research jobs queued or running.
+
+    A job counts as one: it holds one worker at a time, and `check_job_quota` bounds its total cost."""
+    runs = Run.objects.filter(team=team, status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).count()
+    jobs = Job.objects.filter(team=team, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).count()
+    return runs + jobs
+
+
+def check_job_quota(team: Team, cost) -> None:
+    """A research job against the team's quotas, as the study of runs it amounts to: each network it
+    trains (`cost.trainings`: networks × probes) is a run of `cost.epochs` epochs; the job is active work.
+    Fields are the job's parameter names (`jobs.JobCost`)."""
+    work = f"this job trains {cost.trainings} network(s) of up to {cost.epochs} epochs ({cost.total_epochs} in all)"
+    if cost.epochs > team.max_epochs_per_run:
+        raise QuotaExceeded(
+            cost.epochs_field, f"{team.name} may train at most {team.max_epochs_per_run} epochs per run; {work}."
+        )
+    if cost.trainings > team.max_runs_per_study:
+        raise QuotaExceeded(
+            cost.trainings_field,
+            f"{team.name} may queue at most {team.max_runs_per_study} runs per study, and a job's networks "
+            f"count as runs; {work}.",
+        )
+    active = active_work(team)
+    if active + 1 > team.max_active_runs:
+        raise QuotaExceeded(
+            "non_field_errors",
+            f"{team.name} may have {team.max_active_runs} runs queued or running at once (research jobs "
+            f"included); {active} are, and this job would add 1.",
         )
 
 
@@ -127,13 +167,17 @@ def queue_run(
     epochs: int,
     seed: int = 0,
     target_accuracy: float | None = None,
+    device: str = Run.Device.AUTO,
 ) -> Run:
-    """Store a queued run and hand its id to a worker once the row is committed."""
-    from dashboard.tasks import train_run
+    """Store a queued run and hand its id to a worker of its device once the row is committed.
+
+    QuotaExceeded, or fleet.NoGpuWorkers (a ValueError naming `device`) when it asks for a GPU that no worker has.
+    """
     from trainer.workloads import get_workload
 
     if target_accuracy is None:
         target_accuracy = get_workload(workload).target_accuracy
+    queue = fleet.queue_for(workload, device)
     with transaction.atomic():
         Team.objects.select_for_update().filter(pk=team.pk).first()  # one quota check at a time per team
         check_quota(team, new_runs=1, epochs=epochs)
@@ -146,8 +190,10 @@ def queue_run(
             epochs=epochs,
             seed=seed,
             target_accuracy=target_accuracy,
+            device_request=device,
+            queue=queue,
         )
-        transaction.on_commit(lambda: train_run.delay(run.pk))
+        transaction.on_commit(lambda: fleet.send_runs([run.pk], queue))
     return run
 
 
@@ -163,6 +209,7 @@ def create_study(
     target_accuracy: float | None = None,
     lr_scales: list[float] | None = None,
     description: str = "",
+    device: str = Run.Device.AUTO,
 ) -> Study:
     """Store a study and queue one run per (policy, base-LR scale, seed).
 
@@ -174,6 +221,7 @@ def create_study(
     if target_accuracy is None:
         target_accuracy = get_workload(workload).target_accuracy
     scales = lr_scales or [1.0]
+    queue = fleet.queue_for(workload, device)
     scaled = {(policy.pk, scale): studies.scale_spec(policy.spec, scale) for policy in policies for scale in scales}
     n_runs = len(policies) * len(scales) * len(seeds)
     if n_runs > team.max_runs_per_study:
@@ -208,6 +256,8 @@ def create_study(
                     epochs=epochs,
                     seed=seed,
                     target_accuracy=target_accuracy,
+                    device_request=device,
+                    queue=queue,
                 )
                 for policy in policies
                 for scale in scales
@@ -215,16 +265,14 @@ def create_study(
             ]
         )
         batches = batch_ids([run.pk for run in runs], settings.ARENA_BATCH_RUNS)
-        transaction.on_commit(lambda: send_batches(batches))
+        transaction.on_commit(lambda: send_batches(batches, queue))
     return study
 
 
-def send_batches(batches: list[list[int]]) -> None:
+def send_batches(batches: list[list[int]], queue: str) -> None:
     """Hand each group of a study's runs to a worker, which trains the group together."""
-    from dashboard.tasks import train_batch
-
     for batch in batches:
-        train_batch.delay(batch)
+        fleet.send_runs(batch, queue)
 
 
 def batch_ids(run_ids: list[int], size: int) -> list[list[int]]:
@@ -233,63 +281,54 @@ def batch_ids(run_ids: list[int], size: int) -> list[list[int]]:
     return [run_ids[i : i + size] for i in range(0, len(run_ids), size)]
 
 
-def checkpoint_path(run_id: int) -> Path:
-    return Path(settings.CHECKPOINT_DIR) / f"run-{run_id}.pt"
+def start_run(run_id: int, *, worker: str = "", device: str = "") -> Run | None:
+    """Start a queued run on `worker`, or take over one whose lease expired; None when it is not ours to start.
 
-
-def start_run(run_id: int, *, worker: str = "") -> Run | None:
-    """Mark a queued run as running on `worker`; None when it is not ours to start.
-
-    Only queued runs start. A message redelivered for a run that is already
-    running or finished is ignored: a worker that died hands its runs back
-    through `recover_runs` when it restarts, and they resume from their
-    checkpoints.
+    Idempotent: a duplicate or redelivered message for a run that is running
+    under a live lease, or finished, starts nothing. The returned run carries
+    the attempt that fences every later write of this worker.
     """
-    with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("policy").filter(pk=run_id).first()
-        if run is None or run.status != Run.Status.QUEUED:
-            return None
-        run.status = Run.Status.RUNNING
-        run.started_at = run.started_at or timezone.now()
-        run.worker = worker[:200]
-        run.save(update_fields=["status", "started_at", "worker"])
-        _broadcast_state(run)
+    if not fleet.claim(Run, run_id, worker=worker, **({"device": device[:100]} if device else {})):
+        return None
+    run = Run.objects.select_related("policy").get(pk=run_id)
+    broadcast_run_state(run)
     return run
 
 
 def recover_runs(worker: str) -> list[int]:
     """Put back in the queue the runs a worker of this name was training when it died.
 
-    Called when a worker starts: they resume from their last checkpoint.
+    Called when a worker starts (it cannot be training anything yet), so these
+    resume from their last checkpoints without waiting for their leases to expire.
     """
-    from dashboard.tasks import train_run
-
-    with transaction.atomic():
-        runs = list(Run.objects.select_for_update().filter(status=Run.Status.RUNNING, worker=worker))
-        for run in runs:
-            run.status = Run.Status.QUEUED
-            run.save(update_fields=["status"])
-            _broadcast_state(run)
-        run_ids = [run.pk for run in runs]
-        transaction.on_commit(lambda: [train_run.delay(run_id) for run_id in run_ids])
+    run_ids = []
+    for run in Run.objects.filter(status=Run.Status.RUNNING, worker=worker).only("pk", "attempt", "queue"):
+        if fleet.move(Run, run.pk, source=[Run.Status.RUNNING], target=Run.Status.QUEUED, attempt=run.attempt):
+            run_ids.append(run.pk)
+            fleet.send_runs([run.pk], run.queue or "cpu")
+    for run in Run.objects.filter(pk__in=run_ids):
+        broadcast_run_state(run)
     if run_ids:
         log.warning("worker %s restarted: requeued runs %s to resume from their checkpoints", worker, run_ids)
     return run_ids
 
 
-def _drop_checkpoint(run_id: int) -> None:
-    checkpoint_path(run_id).unlink(missing_ok=True)
-
-
 def record_epoch(run: Run, metrics: dict) -> EpochMetric:
-    """Commit one epoch's metrics, then broadcast them."""
+    """Commit one epoch's metrics, then broadcast them.
+
+    Fenced: only the worker holding the run's current attempt may write; any
+    other (the run was cancelled, or taken over after its lease expired) gets
+    `Lost` and nothing is stored.
+    """
     data = _clean(dict(metrics))
     epoch = int(data.pop("epoch"))
     columns = {name: data.pop(name, None) for name in EpochMetric.COLUMNS}
     with transaction.atomic():
+        held = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, attempt=run.attempt)
+        if not held.update(epochs_done=epoch):
+            raise Lost(f"run {run.pk}: attempt {run.attempt} no longer holds it; epoch {epoch} not stored")
         row, _ = EpochMetric.objects.update_or_create(run=run, epoch=epoch, defaults={**columns, "extra": data})
         run.epochs_done = epoch
-        run.save(update_fields=["epochs_done"])
         message = {
             "type": "run.epoch",
             "run_id": run.pk,
@@ -301,94 +340,129 @@ def record_epoch(run: Run, metrics: dict) -> EpochMetric:
     return row
 
 
-def finish_run(run: Run, result: dict) -> Run:
-    """Store the engine's result and summary on the run row."""
+RESULT_STATUS = {"succeeded": Run.Status.SUCCEEDED, "diverged": Run.Status.DIVERGED, "cancelled": Run.Status.CANCELLED}
+
+
+def device_label(result: dict) -> str:
+    """The device a run trained on, by name: "cpu", or "cuda:0 — NVIDIA H100 80GB HBM3"."""
+    device = str(result.get("device") or "")
+    name = str(result.get("device_name") or "")
+    if device.startswith("cuda") and name:
+        return f"{device} — {name}"[:100]
+    return device[:100]
+
+
+def finish_run(run: Run, result: dict) -> bool:
+    """Store the engine's result and summary on the run row, if this worker's attempt still holds it.
+
+    False when it does not (an acknowledged cancel, or another worker took the
+    run over): then nothing is written and nothing broadcast.
+    """
     summary = _clean({**(result.get("summary") or {}), "resumed_from_epoch": result.get("resumed_from_epoch")})
-    status = {
-        "succeeded": Run.Status.SUCCEEDED,
-        "diverged": Run.Status.DIVERGED,
-        "cancelled": Run.Status.CANCELLED,
-    }.get(result.get("status"), Run.Status.FAILED)
     epochs = [row.as_dict() for row in EpochMetric.objects.filter(run=run)]
     costs = studies.target_reached(epochs, run.target_accuracy)
+    changes = {
+        "finished_at": timezone.now(),
+        "final_acc": summary.get("final_acc"),
+        "best_acc": summary.get("best_acc"),
+        "final_loss": summary.get("final_test_loss"),
+        "final_top5": summary.get("final_top5"),
+        "ac": summary.get("ac"),
+        "cv": summary.get("cv"),
+        "cvac": summary.get("cvac"),
+        "loss_gap": summary.get("loss_gap"),
+        "total_seconds": summary.get("total_seconds"),
+        "diverged_epoch": summary.get("diverged_epoch"),
+        "epochs_to_target": costs["epochs_to_target"],
+        "iterations_to_target": costs["iterations_to_target"],
+        "samples_to_target": costs["samples_to_target"],
+        "seconds_to_target": costs["seconds_to_target"],
+        "summary": {**summary, **costs, "target_accuracy": run.target_accuracy},
+        "lease_expires_at": None,
+    }
+    if device_label(result):
+        changes["device"] = device_label(result)
+    status = RESULT_STATUS.get(result.get("status"), Run.Status.FAILED)
     with transaction.atomic():
-        run.status = status
-        run.finished_at = timezone.now()
-        run.final_acc = summary.get("final_acc")
-        run.best_acc = summary.get("best_acc")
-        run.final_loss = summary.get("final_test_loss")
-        run.final_top5 = summary.get("final_top5")
-        run.ac = summary.get("ac")
-        run.cv = summary.get("cv")
-        run.cvac = summary.get("cvac")
-        run.loss_gap = summary.get("loss_gap")
-        run.total_seconds = summary.get("total_seconds")
-        run.diverged_epoch = summary.get("diverged_epoch")
-        run.epochs_to_target = costs["epochs_to_target"]
-        run.iterations_to_target = costs["iterations_to_target"]
-        run.seconds_to_target = costs["seconds_to_target"]
-        run.summary = {**summary, **costs, "target_accuracy": run.target_accuracy}
-        if result.get("device_name"):
-            run.device = str(result["device_name"])[:100]
-        run.save(update_fields=[*SUMMARY_FIELDS, "status", "finished_at", "summary", "device"])
-        transaction.on_commit(lambda: _drop_checkpoint(run.pk))
-        _broadcast_state(run)
-        workload = run.workload
-        transaction.on_commit(
-            lambda: realtime.publish(
-                realtime.leaderboard_group(workload), {"type": "leaderboard.changed", "workload": workload}
+        if not fleet.move(Run, run.pk, source=[Run.Status.RUNNING], target=status, attempt=run.attempt, **changes):
+            log.warning("run %s: attempt %s lost it before finishing; its result is dropped", run.pk, run.attempt)
+            return False
+        run.refresh_from_db()
+        broadcast_run_state(run)
+        _board_changed(run.workload, *access.board_audience(run))
+        transaction.on_commit(lambda: checkpoints.drop(run.pk))  # after the broadcasts: it may fail
+    return True
+
+
+def fail_run(run: Run, error: str) -> bool:
+    """Store a running run's error, if this worker's attempt still holds it (else False, nothing written)."""
+    with transaction.atomic():
+        if not fleet.move(
+            Run,
+            run.pk,
+            source=[Run.Status.RUNNING],
+            target=Run.Status.FAILED,
+            attempt=run.attempt,
+            finished_at=timezone.now(),
+            error=error[:5000],
+            lease_expires_at=None,
+        ):
+            log.warning(
+                "run %s: attempt %s lost it before failing; the error is dropped: %s", run.pk, run.attempt, error
             )
-        )
-    return run
-
-
-def fail_run(run: Run, error: str) -> Run:
-    with transaction.atomic():
-        run.status = Run.Status.FAILED
-        run.finished_at = timezone.now()
-        run.error = error[:5000]
-        run.save(update_fields=["status", "finished_at", "error"])
-        transaction.on_commit(lambda: _drop_checkpoint(run.pk))
-        _broadcast_state(run)
-    return run
+            return False
+        run.refresh_from_db()
+        broadcast_run_state(run)
+        transaction.on_commit(lambda: checkpoints.drop(run.pk))  # after the broadcast: it may fail
+    return True
 
 
 def cancel_run(run: Run) -> bool:
-    """Ask a run to stop. A queued run never starts; a running one stops at its next check."""
+    """Stop a run; final once acknowledged. A queued run never starts; a running one stops at its next check."""
     with transaction.atomic():
-        updated = Run.objects.filter(pk=run.pk, status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).update(
-            status=Run.Status.CANCELLED, finished_at=timezone.now()
+        cancelled = fleet.move(
+            Run,
+            run.pk,
+            source=[Run.Status.QUEUED, Run.Status.RUNNING],
+            target=Run.Status.CANCELLED,
+            finished_at=timezone.now(),
+            lease_expires_at=None,
         )
-        if updated:
+        if cancelled:
             run.refresh_from_db()
-            _broadcast_state(run)
-    return bool(updated)
+            broadcast_run_state(run)
+    return cancelled
 
 
-def is_cancelled(run_id: int) -> bool:
-    return Run.objects.filter(pk=run_id, status=Run.Status.CANCELLED).exists()
+def holds(run: Run) -> bool:
+    """Whether the worker that started this attempt of the run still holds it (not cancelled, not taken over)."""
+    return fleet.holds(Run, run.pk, run.attempt)
 
 
-def requeue_run(run: Run) -> Run:
-    """Start a finished run again from scratch, under the same id."""
-    from dashboard.tasks import train_run
-
-    _drop_checkpoint(run.pk)
+def requeue_run(run: Run) -> bool:
+    """Start a finished run again from scratch, under the same id; False if it is not finished."""
+    reset = {field: None for field in SUMMARY_FIELDS}
     with transaction.atomic():
+        if not fleet.move(
+            Run,
+            run.pk,
+            source=Run.FINISHED,
+            target=Run.Status.QUEUED,
+            epochs_done=0,
+            error="",
+            started_at=None,
+            finished_at=None,
+            summary={},
+            **reset,
+        ):
+            return False
         EpochMetric.objects.filter(run=run).delete()
-        run.status = Run.Status.QUEUED
-        run.epochs_done = 0
-        run.error = ""
-        run.started_at = run.finished_at = None
-        for field in SUMMARY_FIELDS:
-            setattr(run, field, None)
-        run.summary = {}
-        run.save(
-            update_fields=[*SUMMARY_FIELDS, "status", "epochs_done", "error", "started_at", "finished_at", "summary"]
-        )
-        _broadcast_state(run)
-        transaction.on_commit(lambda: train_run.delay(run.pk))
-    return run
+        checkpoints.drop(run.pk)
+        run.refresh_from_db()
+        broadcast_run_state(run)
+        queue = run.queue or "cpu"
+        transaction.on_commit(lambda: fleet.send_runs([run.pk], queue))
+    return True
 
 
 # -- policies: publishing and archiving ------------------------------------------------------
@@ -436,13 +510,17 @@ def free_policy_name(team: Team, wanted: str) -> str:
 
 
 def _board_changed_for(policy: Policy) -> None:
-    workloads = set(Run.objects.filter(policy=policy).values_list("workload", flat=True))
+    """A policy was published or unpublished: its team's entries joined or left the shared board."""
+    workloads = set(Run.objects.filter(policy=policy, team=policy.team).values_list("workload", flat=True))
     for workload in workloads:
-        transaction.on_commit(
-            lambda w=workload: realtime.publish(
-                realtime.leaderboard_group(w), {"type": "leaderboard.changed", "workload": w}
-            )
-        )
+        _board_changed(workload, None, True)
+
+
+def _board_changed(workload: str, team_id: int | None, shared: bool) -> None:
+    """Tell the boards that show a change (access.board_audience) after the commit, and no others."""
+    group = realtime.leaderboard_group(workload, None if shared else team_id)
+    message = {"type": "leaderboard.changed", "workload": workload}
+    transaction.on_commit(lambda: realtime.publish(group, message))
 
 
 # -- teams, members and invitations -----------------------------------------------------------
@@ -481,18 +559,37 @@ def remove_member(team: Team, member) -> None:
     membership.delete()
 
 
-def create_invitation(*, team: Team, user, role: str, days: int = 7, max_uses: int = 1) -> Invitation:
+def invitation_token() -> str:
     import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+def create_invitation(*, team: Team, user, role: str, days: int = 7, max_uses: int = 1) -> Invitation:
     from datetime import timedelta
 
     return Invitation.objects.create(
         team=team,
         role=role,
         created_by=user,
-        token=secrets.token_urlsafe(24),
+        token=invitation_token(),
         expires_at=timezone.now() + timedelta(days=days),
         max_uses=max_uses,
     )
+
+
+def revoke_invitation(invitation: Invitation) -> Invitation:
+    invitation.revoked = True
+    invitation.save(update_fields=["revoked"])
+    return invitation
+
+
+def invitation_for_token(token: str) -> tuple[Invitation | None, str | None]:
+    """The invitation of a link, and what keeps it from being accepted (None: nothing)."""
+    invitation = Invitation.objects.select_related("team").filter(token=token).first()
+    if invitation is None:
+        return None, "This invitation link is not valid."
+    return invitation, invitation_problem(invitation)
 
 
 def invitation_problem(invitation: Invitation) -> str | None:
@@ -541,30 +638,30 @@ def job_state(job: Job) -> dict:
     }
 
 
-def _broadcast_job(job: Job) -> None:
+def broadcast_job_state(job: Job) -> None:
     state = job_state(job)
     transaction.on_commit(lambda: realtime.publish(realtime.job_group(job.pk), {"type": "job.status", "job": state}))
 
 
 def queue_job(*, team: Team, user, kind: str, params: dict, name: str = "") -> Job:
-    from dashboard.tasks import run_job
+    """Store a queued job, if the team's quotas allow its cost; QuotaExceeded otherwise."""
+    from dashboard import jobs
 
     with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=team.pk).first()  # one quota check at a time per team
+        check_job_quota(team, jobs.cost(kind, params))
         job = Job.objects.create(team=team, created_by=user, kind=kind, params=_clean(params), name=name)
-        transaction.on_commit(lambda: run_job.delay(job.pk))
+        transaction.on_commit(lambda: fleet.send_job(job.pk))
     return job
 
 
 def start_job(job_id: int, *, worker: str = "") -> Job | None:
+    """Start a queued job (or take over one whose lease expired); None when it is not ours to start."""
+    if not fleet.claim(Job, job_id, worker=worker):
+        return None
+    job = Job.objects.get(pk=job_id)
     with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status != Job.Status.QUEUED:
-            return None
-        job.status = Job.Status.RUNNING
-        job.started_at = timezone.now()
-        job.worker = worker[:200]
-        job.save(update_fields=["status", "started_at", "worker"])
-        _broadcast_job(job)
+        broadcast_job_state(job)
     return job
 
 
@@ -579,35 +676,53 @@ def record_job_event(job: Job, type_: str, data: dict) -> JobEvent:
     return event
 
 
-def finish_job(job: Job, result: dict, *, cancelled: bool = False) -> Job:
-    with transaction.atomic():
-        job.status = Job.Status.CANCELLED if cancelled else Job.Status.SUCCEEDED
-        job.result = _clean(result)
-        job.finished_at = timezone.now()
-        job.save(update_fields=["status", "result", "finished_at"])
-        _broadcast_job(job)
-    return job
+def finish_job(job: Job, result: dict, *, cancelled: bool = False) -> bool:
+    """Store a job's result, if this worker's attempt still holds it (else False, nothing written).
+
+    A cancelled job keeps what it found before it stopped: its status stays cancelled.
+    """
+    if cancelled:
+        return _end_job(job, Job.Status.CANCELLED, also_from=[Job.Status.CANCELLED], result=_clean(result))
+    return _end_job(job, Job.Status.SUCCEEDED, result=_clean(result))
 
 
-def fail_job(job: Job, error: str) -> Job:
+def fail_job(job: Job, error: str) -> bool:
+    return _end_job(job, Job.Status.FAILED, error=error[:5000])
+
+
+def _end_job(job: Job, status: str, also_from: list[str] = (), **changes) -> bool:
     with transaction.atomic():
-        job.status = Job.Status.FAILED
-        job.error = error[:5000]
-        job.finished_at = timezone.now()
-        job.save(update_fields=["status", "error", "finished_at"])
-        _broadcast_job(job)
-    return job
+        if not fleet.move(
+            Job,
+            job.pk,
+            source=[Job.Status.RUNNING, *also_from],
+            target=status,
+            attempt=job.attempt,
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+            **changes,
+        ):
+            log.warning("job %s: attempt %s lost it before it ended as %s", job.pk, job.attempt, status)
+            return False
+        job.refresh_from_db()
+        broadcast_job_state(job)
+    return True
 
 
 def cancel_job(job: Job) -> bool:
     with transaction.atomic():
-        updated = Job.objects.filter(pk=job.pk, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(
-            status=Job.Status.CANCELLED, finished_at=timezone.now()
+        cancelled = fleet.move(
+            Job,
+            job.pk,
+            source=[Job.Status.QUEUED, Job.Status.RUNNING],
+            target=Job.Status.CANCELLED,
+            finished_at=timezone.now(),
+            lease_expires_at=None,
         )
-        if updated:
+        if cancelled:
             job.refresh_from_db()
-            _broadcast_job(job)
-    return bool(updated)
+            broadcast_job_state(job)
+    return cancelled
 
 
 def is_job_cancelled(job_id: int) -> bool:

@@ -1,8 +1,12 @@
-"""Site staff manage the catalog here. Querysets are scoped by `access.admin_scope`."""
+"""Site staff manage the catalog here. A staff user who is not a superuser manages only the teams they
+are admin of: changelists, the choices of every form (foreign keys, many-to-many), the list filters and
+every save are scoped by `access` (`admin_scope`, `admin_choices`, `admin_may_save`)."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import get_fields_from_path
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from dashboard import access, actions
@@ -14,11 +18,56 @@ def _policies(n: int) -> str:
     return f"{n} {'policy' if n == 1 else 'policies'}"
 
 
-class ScopedAdmin(admin.ModelAdmin):
-    team_path = "team"
+class ScopedRelatedFilter(admin.RelatedFieldListFilter):
+    """A list filter on a relation that offers only the objects the staff user manages."""
+
+    def field_choices(self, field, request, model_admin):
+        choices = access.admin_choices(request.user, field.related_model)
+        if choices is None:
+            return super().field_choices(field, request, model_admin)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(
+            include_blank=False, limit_choices_to={"pk__in": choices.values("pk")}, ordering=ordering
+        )
+
+
+class TeamScopedChoices:
+    """Form choices and list filters of a ModelAdmin, limited to the teams the staff user manages."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        choices = access.admin_choices(request.user, db_field.related_model)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        choices = access.admin_choices(request.user, db_field.related_model)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_list_filter(self, request):
+        return [self._scoped_filter(entry) for entry in super().get_list_filter(request)]
+
+    def _scoped_filter(self, entry):
+        if isinstance(entry, str) and get_fields_from_path(self.model, entry)[-1].is_relation:
+            return (entry, ScopedRelatedFilter)
+        return entry
+
+
+class ScopedAdmin(TeamScopedChoices, admin.ModelAdmin):
+    @property
+    def team_path(self) -> str:
+        return access.ADMIN_TEAM_PATHS[self.model]
 
     def get_queryset(self, request):
         return access.admin_scope(request.user, super().get_queryset(request), self.team_path)
+
+    def save_model(self, request, obj, form, change) -> None:
+        # The form's choices already refuse other teams; this guards every other way in.
+        if not access.admin_may_save(request.user, obj, self.team_path):
+            raise PermissionDenied("You manage only the teams you are admin of.")
+        super().save_model(request, obj, form, change)
 
 
 class KindFilter(admin.SimpleListFilter):
@@ -32,7 +81,7 @@ class KindFilter(admin.SimpleListFilter):
         return queryset.filter(spec__kind=self.value()) if self.value() else queryset
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(TeamScopedChoices, admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
@@ -51,7 +100,7 @@ class TeamAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
     def get_queryset(self, request):
-        return access.admin_scope(request.user, super().get_queryset(request), "pk")
+        return access.admin_scope(request.user, super().get_queryset(request), access.ADMIN_TEAM_PATHS[Team])
 
     def has_change_permission(self, request, obj=None):
         return request.user.is_superuser  # quotas are the site's to set, not a team admin's
@@ -71,6 +120,12 @@ class InvitationAdmin(ScopedAdmin):
     list_display = ["team", "role", "uses", "max_uses", "expires_at", "revoked"]
     list_filter = ["revoked", "role", "team"]
     readonly_fields = ["token", "uses", "created_at", "created_by"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:  # the token and author are set here, as on the team page
+            obj.token = actions.invitation_token()
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Policy)
@@ -165,6 +220,5 @@ class StudyAdmin(ScopedAdmin):
 
 @admin.register(EpochMetric)
 class EpochMetricAdmin(ScopedAdmin):
-    team_path = "run__team"
     list_display = ["run", "epoch", "test_acc", "test_loss", "lr_mean", "seconds"]
     list_select_related = ["run"]

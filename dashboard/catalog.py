@@ -62,8 +62,12 @@ def thumbnail(kind: str) -> str | None:
         window = natural_window(decl, spec)
         in_iterations = spec["unit"] == "iteration"
         epochs = window / STEPS_PER_EPOCH if in_iterations else window
-        curve = schedules.curve(
-            spec, epochs, points=THUMB_POINTS, steps_per_epoch=STEPS_PER_EPOCH if in_iterations else None
+        curve = schedules.curve(  # the defaults only, once per process: no preview budget needed
+            spec,
+            epochs,
+            points=THUMB_POINTS,
+            steps_per_epoch=STEPS_PER_EPOCH if in_iterations else None,
+            max_conversion_steps=None,
         )
     except (schedules.SpecError, ValueError):
         return None

@@ -11,6 +11,7 @@ from dashboard.presenters import epoch_rows, run_state
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TRY_AGAIN = 1013  # the channel layer (Redis) is unreachable: reconnect later
 
 
 def _snapshot(user, run_id: int) -> tuple[dict, list[dict]] | None:
@@ -40,7 +41,8 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = realtime.run_group(run_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        if not await self.join():
+            return
         await self.accept()
         snapshot = await database_sync_to_async(_snapshot)(user, run_id)
         if snapshot is None:
@@ -51,7 +53,15 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await realtime.leave(self.channel_layer, self.group, self.channel_name)
+
+    async def join(self) -> bool:
+        """Join self.group; without a channel layer, close so that the client tries again."""
+        if await realtime.join(self.channel_layer, self.group, self.channel_name):
+            return True
+        self.group = None
+        await self.close(code=CLOSE_TRY_AGAIN)
+        return False
 
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
@@ -98,7 +108,8 @@ class SnapshotConsumer(AsyncJsonWebsocketConsumer):
             return
         object_id = int(self.scope["url_route"]["kwargs"][self.url_arg])
         self.group = self.group_for(object_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        if not await self.join():
+            return
         snapshot = await database_sync_to_async(self.snapshot)(user, object_id)
         if snapshot is None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -110,7 +121,15 @@ class SnapshotConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await realtime.leave(self.channel_layer, self.group, self.channel_name)
+
+    async def join(self) -> bool:
+        """Join self.group; without a channel layer, close so that the client tries again."""
+        if await realtime.join(self.channel_layer, self.group, self.channel_name):
+            return True
+        self.group = None
+        await self.close(code=CLOSE_TRY_AGAIN)
+        return False
 
 
 class StudyConsumer(SnapshotConsumer):
@@ -159,23 +178,53 @@ class JobConsumer(SnapshotConsumer):
         await self.send_json({"type": "status", "job": event["job"]})
 
 
-class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
-    """`/ws/leaderboard/<workload>/`: tells the page when a run of the workload finished."""
+def _board_groups(user, workload: str) -> list[str] | None:
+    """The groups of the boards a user sees for a workload; None for a workload that does not exist."""
+    from trainer.workloads import list_workloads
 
-    group: str | None = None
+    if workload not in {w["name"] for w in list_workloads()}:
+        return None
+    teams = access.board_team_ids(user)
+    return [realtime.leaderboard_group(workload), *(realtime.leaderboard_group(workload, t) for t in teams)]
+
+
+class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/leaderboard/<workload>/`: tells the page when an entry it can see changed.
+
+    It listens to the shared board's group and to each of the user's teams'
+    groups; a team's private runs are announced to that team only.
+    """
+
+    groups_joined: tuple[str, ...] | list[str] = ()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.group = realtime.leaderboard_group(self.scope["url_route"]["kwargs"]["workload"])
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        workload = self.scope["url_route"]["kwargs"]["workload"]
+        groups = await database_sync_to_async(_board_groups)(user, workload)
+        if groups is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.groups_joined = []
+        for group in groups:
+            if not await realtime.join(self.channel_layer, group, self.channel_name):
+                await self.close(code=CLOSE_TRY_AGAIN)
+                return
+            self.groups_joined.append(group)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in self.groups_joined:
+            await realtime.leave(self.channel_layer, group, self.channel_name)
 
     async def leaderboard_changed(self, event: dict) -> None:
         await self.send_json({"type": "changed", "workload": event["workload"]})
+
+
+class NotFoundConsumer(AsyncJsonWebsocketConsumer):
+    """Any websocket path that names nothing: closed at the handshake (HTTP 403), never a server error."""
+
+    async def connect(self) -> None:
+        await self.close(code=CLOSE_NOT_FOUND)

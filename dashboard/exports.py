@@ -13,14 +13,26 @@ from dashboard.presenters import run_state, study_state
 
 RUN_COLUMNS = ["run", "policy", "policy_name", "seed", "lr_scale", "status"]
 EPOCH_COLUMNS = ["epoch", *EpochMetric.COLUMNS, "test_top5", "ac", "cv", "cvac", "iterations", "samples_per_sec"]
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A value as a CSV cell that no spreadsheet runs: text that starts like a formula gets a leading '.
+
+    Numbers stay numbers (a negative number is not a formula); only text is touched.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def csv_response(rows: list[dict], filename: str) -> HttpResponse:
     buffer = io.StringIO()
     columns = list(dict.fromkeys(key for row in rows for key in row)) if rows else []
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer.writerow({column: csv_cell(column) for column in columns})
+    writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

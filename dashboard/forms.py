@@ -14,8 +14,11 @@ from functools import lru_cache
 
 from django import forms
 from django.conf import settings
+from django.forms.fields import InvalidJSONInput
 
-from dashboard import access
+from dashboard import access, fleet
+from dashboard.api.parsers import MAX_DEPTH, depth
+from dashboard.models import Run
 from trainer import schedules
 from trainer.workloads import list_workloads
 
@@ -87,8 +90,30 @@ def _param_field(param: dict) -> forms.Field:
     if kind == "choice":
         return forms.ChoiceField(choices=[(c, c) for c in param["choices"]], **common)
     if kind in NESTED_TYPES:
-        return forms.JSONField(widget=forms.HiddenInput(attrs={"data-nested": param["name"]}), **common)
+        return NestedSpecsField(widget=forms.HiddenInput(attrs={"data-nested": param["name"]}), **common)
     return NumberListField(integer=kind == "int_list", **common)
+
+
+class NestedSpecsField(forms.JSONField):
+    """JSON of nested specs; nesting far deeper than any spec is refused before anything walks it."""
+
+    def to_python(self, value):
+        try:
+            data = super().to_python(value)
+        except RecursionError:
+            data = None
+            too_deep = True
+        else:
+            too_deep = depth(data) > MAX_DEPTH
+        if too_deep:
+            raise forms.ValidationError(f"nested more than {MAX_DEPTH} levels deep", code="too_deep")
+        return data
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:  # shown back to the user as the text they sent
+            return InvalidJSONInput(data)
 
 
 def initial_from_spec(spec: dict) -> dict:
@@ -195,11 +220,35 @@ def _max_epochs_validator(value: int) -> None:
         raise forms.ValidationError(f"At most {settings.ARENA_MAX_EPOCHS} epochs per run.")
 
 
+class DeviceField(forms.ChoiceField):
+    """auto, cpu or gpu: the kind of worker a run goes to (dashboard/fleet.py)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(
+            choices=Run.Device.choices,
+            initial=Run.Device.AUTO,
+            help_text="auto: a GPU worker for the workloads that prefer one, where GPU workers exist",
+            required=False,
+            **kwargs,
+        )
+
+    def clean(self, value: str) -> str:
+        return super().clean(value) or Run.Device.AUTO
+
+    def validate(self, value: str) -> None:
+        super().validate(value)
+        try:
+            fleet.check_device(value)
+        except fleet.NoGpuWorkers as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
 class RunForm(forms.Form):
     policy = forms.ModelChoiceField(queryset=None)
     workload = forms.ChoiceField()
     epochs = forms.IntegerField(min_value=1, initial=5, validators=[_max_epochs_validator])
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    device = DeviceField()
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -220,6 +269,7 @@ class StudyForm(forms.Form):
     robustness = forms.BooleanField(
         required=False, label="Base-LR robustness: also run every policy with its LRs × 0.1, 0.5, 5 and 10"
     )
+    device = DeviceField()
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

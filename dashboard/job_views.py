@@ -82,7 +82,11 @@ def _queue(request, kind: str, raw: dict, name: str) -> Job:
         from rest_framework.exceptions import Throttled
 
         raise Throttled(wait=retry)
-    return actions.queue_job(team=team, user=request.user, kind=kind, params=params, name=name)
+    try:
+        return actions.queue_job(team=team, user=request.user, kind=kind, params=params, name=name)
+    except actions.QuotaExceeded as exc:
+        field = exc.field if exc.field == "non_field_errors" else f"params.{exc.field}"
+        raise ValidationError({field: [exc.message]}) from None
 
 
 def _detail(job: Job) -> dict:

@@ -7,19 +7,42 @@ return value as the job's result.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from rest_framework import serializers
 
 from dashboard.models import Job
-from trainer.workloads import list_workloads
+from trainer.workloads import get_workload, list_workloads
 
 MLP_WORKLOADS = ["mnist-mlp", "gauss2-mlp"]
 
 
 def _workloads() -> list[str]:
     return [w["name"] for w in list_workloads()]
+
+
+@dataclass(frozen=True)
+class JobCost:
+    """What a job trains, for the team's quotas: `trainings` networks trained from scratch (networks ×
+    probes), each for up to `epochs` epochs. The fields name the parameters that set each number, so
+    that a quota error points at the input to change."""
+
+    trainings: int
+    epochs: int
+    trainings_field: str
+    epochs_field: str
+
+    @property
+    def total_epochs(self) -> int:
+        return self.trainings * self.epochs
+
+
+def _epochs_of_steps(steps: int, train_size: int, batch_size: int) -> int:
+    """Mini-batch steps as epochs of the data, a started epoch counted whole."""
+    return max(1, math.ceil(steps / max(1, train_size // batch_size)))
 
 
 class LRSearchParams(serializers.Serializer):
@@ -49,6 +72,11 @@ class LRSearchParams(serializers.Serializer):
         data["workload_options"] = options or None
         return data
 
+    @staticmethod
+    def cost(params: dict) -> JobCost:
+        # One probe per bisection step, each a network trained afresh for up to `epochs`.
+        return JobCost(params["iterations"], params["epochs"], "iterations", "epochs")
+
 
 def _int_list(name: str, low: int, high: int):
     return serializers.ListField(
@@ -75,6 +103,12 @@ class LRGridParams(serializers.Serializer):
             raise serializers.ValidationError({"widths": ["At most 24 networks per grid."]})
         return data
 
+    @staticmethod
+    def cost(params: dict) -> JobCost:
+        # An η* search (`iterations` probes) for every depth × width network.
+        networks = len(params["depths"]) * len(params["widths"])
+        return JobCost(networks * params["iterations"], params["epochs"], "widths", "epochs")
+
 
 class LRRangeParams(serializers.Serializer):
     workload = serializers.ChoiceField(choices=[])
@@ -93,6 +127,12 @@ class LRRangeParams(serializers.Serializer):
             raise serializers.ValidationError({"max_lr": ["Must be larger than min_lr."]})
         return data
 
+    @staticmethod
+    def cost(params: dict) -> JobCost:
+        # One network, one mini-batch of the workload per step.
+        workload = get_workload(params["workload"])
+        return JobCost(1, _epochs_of_steps(params["steps"], workload.train_size, workload.batch_size), "steps", "steps")
+
 
 class MetaTrainParams(serializers.Serializer):
     workload = serializers.ChoiceField(choices=[])
@@ -102,6 +142,11 @@ class MetaTrainParams(serializers.Serializer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["workload"].choices = _workloads()
+
+    @staticmethod
+    def cost(params: dict) -> JobCost:
+        # One network trained while its LR is meta-learned.
+        return JobCost(1, params["epochs"], "epochs", "epochs")
 
 
 class EquivalenceParams(serializers.Serializer):
@@ -113,6 +158,17 @@ class EquivalenceParams(serializers.Serializer):
     steps_per_epoch = serializers.IntegerField(min_value=1, max_value=100_000, default=23)
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
+    # The study trains a scale-invariant MLP on the 1,437 training digits, 64 a step (equivalence_study's
+    # defaults). Its cost is counted in epochs of that data, not of `steps_per_epoch`, which only says how
+    # the policy reads time and would otherwise let a large value make any job look one epoch long.
+    DIGITS_TRAIN_SIZE, BATCH_SIZE = 1437, 64
+
+    @classmethod
+    def cost(cls, params: dict) -> JobCost:
+        # Two networks (with weight decay, and without it under the converted schedule), `iterations` steps each.
+        epochs = _epochs_of_steps(params["iterations"], cls.DIGITS_TRAIN_SIZE, cls.BATCH_SIZE)
+        return JobCost(2, epochs, "iterations", "iterations")
+
 
 PARAMS: dict[str, type[serializers.Serializer]] = {
     Job.Kind.LR_SEARCH: LRSearchParams,
@@ -121,6 +177,11 @@ PARAMS: dict[str, type[serializers.Serializer]] = {
     Job.Kind.META_TRAIN: MetaTrainParams,
     Job.Kind.EQUIVALENCE: EquivalenceParams,
 }
+
+
+def cost(kind: str, params: dict) -> JobCost:
+    """A job's cost from its validated parameters (each tool declares its own, beside its parameters)."""
+    return PARAMS[kind].cost(params)
 
 
 def run(job: Job, event: Callable[[str, dict], None], should_stop: Callable[[], bool], data_dir: str) -> dict:

@@ -1,19 +1,24 @@
 """Leaderboard queries: aggregates of run summaries, never of epoch rows.
 
 One board per workload and epoch budget, so that entries are comparable. Each
-row is a policy: every metric as mean ± sample std over its seeds, with n.
-Diverged runs are counted beside the means, never silently dropped. Runs at a
-base-LR scale other than 1 feed the robustness column only.
+row is a policy: every metric as mean ± sample std over its seeds, with n and a
+95% Student-t interval (dashboard.stats). Policies that the ranking metric
+cannot tell apart share a rank group (Welch's t-test against each group's
+leader, Holm-corrected). Diverged runs are counted beside the means, never
+averaged in. Runs at a base-LR scale other than 1 feed the robustness column
+only. Seconds are each run's own (its share of a batch) and carry the device
+they were measured on; the board lists the devices behind its seconds.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum
 
-from dashboard import access
+from dashboard import access, stats
 from dashboard.models import Run
 
 
@@ -23,20 +28,33 @@ class Metric:
     label: str
     higher_is_better: bool
     digits: int = 4
+    help: str = ""  # what it is, for the column's tooltip and the glossary
+    percent: bool = False  # a fraction shown as a percentage
+    seconds: bool = False  # measured in seconds: depends on the device
+    bounds: tuple[float | None, float | None] = (0.0, None)  # the values it can take; intervals are clipped to them
 
 
 METRICS = [
-    Metric("final_acc", "final top-1", True),
-    Metric("best_acc", "best top-1", True),
-    Metric("final_top5", "final top-5", True),
-    Metric("ac", "confidence (AC)", True),
-    Metric("cv", "confidence std", False),
-    Metric("cvac", "CVAC", False),
-    Metric("loss_gap", "loss gap", False),
-    Metric("iterations_to_target", "iterations to target", False, 0),
-    Metric("seconds_to_target", "seconds to target", False, 2),
-    Metric("total_seconds", "total seconds", False, 2),
-]
+    Metric("final_acc", "final top-1", True, 2, "test accuracy after the last epoch", percent=True, bounds=(0.0, 1.0)),
+    Metric("best_acc", "best top-1", True, 2, "highest test accuracy of any epoch", percent=True, bounds=(0.0, 1.0)),
+    Metric("final_top5", "final top-5", True, 2, "share of test samples whose label is among the top five scores",
+           percent=True, bounds=(0.0, 1.0)),
+    Metric("ac", "confidence (AC)", True, 4, "mean top softmax probability over correctly classified test samples",
+           bounds=(0.0, 1.0)),
+    Metric("cv", "confidence std", False, 4, "std of that probability over correctly classified samples (LRBench's "
+           "CV)"),
+    Metric("cvac", "CVAC", False, 4, "std across classes of the per-class mean confidence: how even the classes are"),
+    Metric("loss_gap", "loss gap", False, 4, "test loss minus final training loss (LRBench's robustness gap)",
+           bounds=(None, None)),
+    Metric("iterations_to_target", "iterations to target", False, 0,
+           "optimizer steps until test accuracy first reached the target (hardware-independent)"),
+    Metric("samples_to_target", "samples to target", False, 0,
+           "training samples seen until test accuracy first reached the target (hardware-independent)"),
+    Metric("seconds_to_target", "seconds to target", False, 2,
+           "the run's own compute time until it first reached the target", seconds=True),
+    Metric("total_seconds", "total seconds", False, 2, "the run's own compute time (its share, in a batch)",
+           seconds=True),
+]  # fmt: skip
 METRIC_BY_NAME = {m.name: m for m in METRICS}
 RANKINGS = ["lrbench", "score", *METRIC_BY_NAME]
 VIEWS = ("team", "shared")
@@ -79,7 +97,7 @@ def board(
     weights: dict[str, float] | None = None,
 ) -> dict:
     runs = board_runs(user, view).filter(workload=workload)
-    budgets = set(runs.values_list("epochs", flat=True))
+    budgets = set(runs.order_by().values_list("epochs", flat=True).distinct())  # distinct in SQL, not 10,000 rows
     if epochs is None and budgets:
         epochs = max(budgets)
     budgets = sorted(budgets | ({epochs} if epochs else set()))
@@ -90,8 +108,8 @@ def board(
         .annotate(**_aggregates())
     )
     rows = [_row(values) for values in grouped]
-    _add_robustness(rows, runs)
-    ranked = rank_rows(rows, rank, weights or {})
+    devices = _add_robustness_and_devices(rows, runs)
+    ranked = add_groups(rank_rows(rows, rank, weights or {}), rank)
     return {
         "workload": workload,
         "epochs": epochs,
@@ -101,7 +119,21 @@ def board(
         "weights": weights or {},
         "rows": ranked,
         "pareto": pareto_front(ranked),
+        "ranking_metric": ranking_metric(rank),
+        "groups_test": GROUPS_TEST if rank != "score" else None,
+        "devices": devices,
     }
+
+
+def _cell(metric: Metric, mean: float | None, std: float | None, n: int) -> dict:
+    """One metric of one policy: mean, sample std, n and the 95% t interval (None when n < 2), clipped to
+    the values the metric can take (an accuracy's interval stops at 100%)."""
+    interval = stats.t_interval(mean, std, n)
+    if interval is not None:
+        low, high = metric.bounds
+        interval = [max(interval[0], low) if low is not None else interval[0],
+                    min(interval[1], high) if high is not None else interval[1]]  # fmt: skip
+    return {"mean": mean, "std": std, "n": n, "ci95": interval}
 
 
 def _row(values: dict) -> dict:
@@ -118,30 +150,42 @@ def _row(values: dict) -> dict:
     for metric in METRICS:
         mean = values[f"{metric.name}__mean"]
         count = values[f"{metric.name}__n"]
-        row[metric.name] = {"mean": mean, "std": sample_std(mean, values[f"{metric.name}__sq"], count), "n": count}
+        row[metric.name] = _cell(metric, mean, sample_std(mean, values[f"{metric.name}__sq"], count), count)
     # LRBench: a policy reaches the target when every one of its seeds did.
     row["reaches_target"] = row["n"] > 0 and row["reached"] == row["n"]
     return row
 
 
-def _add_robustness(rows: list[dict], runs: QuerySet[Run]) -> None:
-    """Mean final accuracy at each base-LR scale, and the share of it kept away from scale 1."""
-    by_scale: dict[int, dict[float, float]] = {}
+def _add_robustness_and_devices(rows: list[dict], runs: QuerySet[Run]) -> list[str]:
+    """Mean final accuracy at each base-LR scale and the share of it kept away from scale 1; and each
+    row's devices (where the seconds of its scale-1 runs were measured). Returns every device on the board.
+
+    One query, grouped by policy, scale and device; the per-device means are recombined by their counts.
+    """
+    sums: dict[int, dict[float, list[float]]] = {}
+    devices: dict[int, set[str]] = {}
     for item in (
         runs.filter(status=Run.Status.SUCCEEDED)
-        .values("policy_id", "lr_scale")
-        .annotate(mean=Avg("final_acc"))
+        .values("policy_id", "lr_scale", "device")
+        .annotate(mean=Avg("final_acc"), count=Count("final_acc"))
         .order_by()
     ):
-        by_scale.setdefault(item["policy_id"], {})[item["lr_scale"]] = item["mean"]
+        total = sums.setdefault(item["policy_id"], {}).setdefault(item["lr_scale"], [0.0, 0])
+        if item["count"]:
+            total[0] += item["mean"] * item["count"]
+            total[1] += item["count"]
+        if item["lr_scale"] == 1.0:
+            devices.setdefault(item["policy_id"], set()).add(item["device"] or "unknown")
     for row in rows:
-        scales = by_scale.get(row["policy"], {})
+        scales = {scale: (s / n if n else None) for scale, (s, n) in sums.get(row["policy"], {}).items()}
         base = scales.get(1.0)
         others = [acc for scale, acc in scales.items() if scale != 1.0 and acc is not None]
         row["robustness"] = {
             "by_scale": {f"{scale:g}": acc for scale, acc in sorted(scales.items())},
             "kept": (sum(others) / len(others) / base) if others and base else None,
         }
+        row["devices"] = sorted(devices.get(row["policy"], ()))
+    return sorted(set().union(*devices.values())) if devices else []
 
 
 def _mean(row: dict, name: str) -> float | None:
@@ -169,6 +213,67 @@ def rank_rows(rows: list[dict], rank: str, weights: dict[str, float]) -> list[di
     for position, row in enumerate(ranked, start=1):
         row["rank"] = position
     return ranked
+
+
+GROUPS_TEST = (
+    "Welch's t-test of each policy against its group's leader on the ranking metric, "
+    "Holm-corrected across those comparisons, α = 0.05"
+)
+
+
+def ranking_metric(rank: str) -> str | None:
+    """The per-seed metric the ranking and its groups rest on (the LRBench rule: iterations to target,
+    then final accuracy for policies that miss it); None for the weighted score, which has no per-seed value."""
+    if rank == "lrbench":
+        return "iterations_to_target"
+    return None if rank == "score" else rank
+
+
+def _summary(row: dict, name: str) -> stats.Summary | None:
+    cell = row[name]
+    return None if cell["mean"] is None else stats.Summary(cell["mean"], cell["std"], cell["n"])
+
+
+def _tiers(rows: list[dict], rank: str) -> list[tuple[str, list[dict]]]:
+    """Runs of consecutive ranked rows compared on one metric each."""
+    if rank != "lrbench":
+        return [(rank, rows)]
+    reach = [r for r in rows if r["reaches_target"] and _mean(r, "iterations_to_target") is not None]
+    rest = [r for r in rows if not (r["reaches_target"] and _mean(r, "iterations_to_target") is not None)]
+    return [("iterations_to_target", reach), ("final_acc", rest)]
+
+
+def add_groups(rows: list[dict], rank: str) -> list[dict]:
+    """Rank groups (dashboard.stats.rank_groups) and the seeds that would separate each row from the next.
+
+    Rows are listed by group, then as ranked, and renumbered: a policy the test cannot tell from a
+    group's leader is shown in that group even when its mean is below a policy of the next one.
+    """
+    for row in rows:
+        row["group"], row["separate_next"] = None, None
+    if rank == "score":
+        return rows
+    listed: list[dict] = []
+    offset = 0
+    for name, tier in _tiers(rows, rank):
+        summaries = [_summary(r, name) for r in tier]
+        groups = stats.rank_groups(summaries)
+        for row, group in zip(tier, groups, strict=True):
+            row["group"] = None if group is None else group + offset
+        offset = max([offset, *(r["group"] for r in tier if r["group"] is not None)])
+        order = sorted(range(len(tier)), key=lambda i: (tier[i]["group"] is None, tier[i]["group"] or 0, i))
+        neighbours = [
+            (here, after)
+            for here, after in itertools.pairwise(order)
+            if summaries[here] is not None and summaries[after] is not None
+        ]
+        seeds = stats.seeds_to_separate_many([(summaries[here], summaries[after]) for here, after in neighbours])
+        for (here, after), needed in zip(neighbours, seeds, strict=True):
+            tier[here]["separate_next"] = {"policy": tier[after]["policy"], "seeds": needed}
+        listed.extend(tier[i] for i in order)
+    for position, row in enumerate(listed, start=1):
+        row["rank"] = position
+    return listed
 
 
 def add_scores(rows: list[dict], weights: dict[str, float]) -> None:
@@ -233,6 +338,7 @@ def flat_rows(data: dict) -> list[dict]:
     for row in data["rows"]:
         item = {
             "rank": row["rank"],
+            "group": row["group"],
             "policy": row["policy"],
             "policy_name": row["policy_name"],
             "kind": row["kind"],
@@ -245,9 +351,14 @@ def flat_rows(data: dict) -> list[dict]:
             "target_accuracy": row["target_accuracy"],
         }
         for metric in METRICS:
-            item[f"{metric.name}_mean"] = row[metric.name]["mean"]
-            item[f"{metric.name}_std"] = row[metric.name]["std"]
+            cell = row[metric.name]
+            low, high = cell["ci95"] or (None, None)
+            item.update({f"{metric.name}_{key}": value for key, value in
+                         [("mean", cell["mean"]), ("std", cell["std"]), ("n", cell["n"]), ("ci95_lo", low),
+                          ("ci95_hi", high)]})  # fmt: skip
         item["robustness_kept"] = row["robustness"]["kept"]
+        item["seeds_to_separate_from_next"] = (row["separate_next"] or {}).get("seeds")
+        item["devices"] = " | ".join(row["devices"])
         if "score" in row:
             item["score"] = row["score"]
         flat.append(item)

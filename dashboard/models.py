@@ -110,7 +110,25 @@ class Study(models.Model):
         return self.name
 
 
-class Run(models.Model):
+class Leased(models.Model):
+    """What a worker holds while it trains a row (a run or a job): see dashboard/fleet.py.
+
+    `attempt` counts the starts; every write a worker makes is fenced by the
+    attempt it started, so a stale worker that comes back after its lease
+    expired (and another took over) writes nothing. `sent_at` is when the row's
+    message last went to the broker: the reconciler re-sends queued rows whose
+    message is gone.
+    """
+
+    attempt = models.PositiveIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Run(Leased):
     """One training run: a workload trained with a policy for a number of epochs."""
 
     class Status(models.TextChoices):
@@ -142,7 +160,15 @@ class Run(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    device = models.CharField(max_length=100, blank=True)
+    class Device(models.TextChoices):
+        AUTO = "auto", "Auto (the workload's preference)"
+        CPU = "cpu", "CPU"
+        GPU = "gpu", "GPU"
+
+    # The kind of worker the run asks for; `queue` is the Celery queue it was sent to.
+    device_request = models.CharField(max_length=4, choices=Device.choices, default=Device.AUTO)
+    queue = models.CharField(max_length=20, blank=True)
+    device = models.CharField(max_length=100, blank=True, help_text="the device it trained on, by name")
     worker = models.CharField(max_length=200, blank=True, help_text="the Celery worker that trains it")
     epochs_done = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -159,6 +185,7 @@ class Run(models.Model):
     loss_gap = models.FloatField(null=True, blank=True)
     epochs_to_target = models.PositiveIntegerField(null=True, blank=True)
     iterations_to_target = models.PositiveIntegerField(null=True, blank=True)
+    samples_to_target = models.PositiveBigIntegerField(null=True, blank=True)
     seconds_to_target = models.FloatField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True)
 
@@ -210,7 +237,7 @@ class EpochMetric(models.Model):
         return data
 
 
-class Job(models.Model):
+class Job(Leased):
     """A research tool run by a worker: η* search, LR grid, LR range test, MLR-SNet meta-training,
     or a Li & Arora equivalence study. Its progress is a stream of events; its result a JSON object."""
 

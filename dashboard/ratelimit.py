@@ -17,8 +17,11 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 def allow(user, scope: str = "runs") -> tuple[bool, int]:
-    """Count one request; returns (allowed, seconds until the window resets)."""
-    limit, period = parse_rate(settings.ARENA_RATE_LIMITS[scope])
+    """Count one request; returns (allowed, seconds until the window resets). A scope without a rate is free."""
+    rate = settings.ARENA_RATE_LIMITS.get(scope)
+    if not rate:
+        return True, 0
+    limit, period = parse_rate(rate)
     now = time.time()
     window = int(now // period)
     key = f"arena:rl:{scope}:{user.pk}:{window}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
@@ -27,9 +28,17 @@ def job_group(job_id: int) -> str:
     return f"job-{job_id}"
 
 
-def leaderboard_group(workload: str) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in workload)
-    return f"leaderboard-{safe}"[:99]
+def leaderboard_group(workload: str, team_id: int | None = None) -> str:
+    """A workload's board as one team sees it, or (no team) the shared board of published entries.
+
+    Nobody outside a team may learn that one of its private runs finished, so a
+    change goes to the team's group, or to the shared group when it is a published entry
+    (see access.board_audience).
+    """
+    # Channels accepts ASCII letters, digits, "-", "_" and "." in group names only.
+    safe = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_." else "_" for ch in workload)
+    audience = f"team{team_id}" if team_id is not None else "shared"
+    return f"leaderboard-{audience}-{safe}"[:99]
 
 
 def publish(group: str, message: dict) -> None:
@@ -38,6 +47,38 @@ def publish(group: str, message: dict) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(_once_more_after_a_dropped_connection)(layer.group_send, group, message)
     except Exception:  # noqa: BLE001 - the database already holds the truth
         log.warning("could not publish to %s", group, exc_info=True)
+
+
+async def join(layer, group: str, channel: str) -> bool:
+    """Add a consumer's channel to a group; False when the channel layer cannot be reached.
+
+    A stale pooled connection (Redis restarted) is retried once; a Redis that is
+    down makes the consumer close with CLOSE_TRY_AGAIN instead of failing the
+    handshake with a 500, and the page reconnects.
+    """
+    try:
+        await _once_more_after_a_dropped_connection(layer.group_add, group, channel)
+    except Exception:  # noqa: BLE001 - the channel layer is down: the client retries
+        log.warning("could not join %s: channel layer unavailable", group, exc_info=True)
+        return False
+    return True
+
+
+async def leave(layer, group: str, channel: str) -> None:
+    try:
+        await layer.group_discard(group, channel)
+    except Exception:  # noqa: BLE001 - the group expires on its own
+        log.info("could not leave %s", group, exc_info=True)
+
+
+async def _once_more_after_a_dropped_connection(call, *args) -> None:
+    # After Redis restarts, the first command on each pooled connection fails; the pool then
+    # drops that connection, so one retry reaches the new server.
+    try:
+        await call(*args)
+    except (ConnectionError, OSError, redis.exceptions.ConnectionError):
+        log.info("channel layer: connection dropped (Redis restarted?); trying once more")
+        await call(*args)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from dashboard import consumers
 
@@ -7,4 +7,5 @@ websocket_urlpatterns = [
     path("ws/studies/<int:study_id>/", consumers.StudyConsumer.as_asgi()),
     path("ws/jobs/<int:job_id>/", consumers.JobConsumer.as_asgi()),
     path("ws/leaderboard/<str:workload>/", consumers.LeaderboardConsumer.as_asgi()),
+    re_path(r"", consumers.NotFoundConsumer.as_asgi()),  # any other path: refused, not a 500
 ]

@@ -8,9 +8,11 @@ The defaults run the whole system on one machine with an SQLite file.
 from __future__ import annotations
 
 import importlib.util
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 from dashboard.env import env_bool, env_int, env_list, env_str
 from trainer.paths import default_data_dir
@@ -53,11 +55,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "csp",
+    "axes",
     "dashboard",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dashboard.middleware.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -65,7 +70,27 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into our 429
 ]
+
+# Content-Security-Policy (django-csp): every script, style, font and image comes from this site.
+# Scripts are static files only (no inline script, no eval). Styles allow inline ones because
+# Plotly, Redoc and Swagger UI write style elements at run time; the pages' own are static files.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],  # the site's own websockets included
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "dashboard.urls"
 ASGI_APPLICATION = "dashboard.asgi.application"
@@ -100,6 +125,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Sign-in throttling (django-axes, see dashboard/signin.py): after ARENA_SIGNIN_FAILURES failed
+# sign-ins for one username, or from one address, /login/ and /api/token/ answer 429 for the
+# cool-off. Only failures count; a success resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ARENA_SIGNIN_FAILURES", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ARENA_SIGNIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a row per successful sign-in
+AXES_LOCKOUT_CALLABLE = "dashboard.signin.lockout_response"
+AXES_VERBOSE = False
+if env_bool("DJANGO_BEHIND_PROXY", False):
+    AXES_IPWARE_PROXY_COUNT = 1  # the proxy's X-Forwarded-For names the client
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -127,8 +170,19 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 DATA_DIR = env_str("DATA_DIR") or str(default_data_dir())
-# One checkpoint per running run, so that a run whose worker died resumes where it stopped.
+# One checkpoint per running run, so that a run whose worker died resumes where it stopped:
+# the worker's local working copy, and the copy any worker can read (dashboard/checkpoints.py)
+# in the `checkpoints` storage. Several machines: point that storage at shared space (a
+# django-storages backend such as S3, or a shared mount via ARENA_CHECKPOINT_STORE).
 CHECKPOINT_DIR = Path(env_str("ARENA_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "checkpoints": {
+        "BACKEND": env_str("ARENA_CHECKPOINT_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {"location": env_str("ARENA_CHECKPOINT_STORE", str(VAR_DIR / "checkpoint-store"))},
+    },
+}
 
 CHANNEL_LAYERS = {
     "default": {
@@ -155,8 +209,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 48 * 3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = "arena"
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# Runs on a fleet of workers (dashboard/fleet.py). A worker renews the lease of what
+# it trains every ARENA_LEASE_SECONDS / 4; when a lease expires any worker takes the
+# run over from its last checkpoint. Every ARENA_RECONCILE_SECONDS each worker hands
+# expired runs back to the queue and re-sends queued runs and jobs whose broker
+# message is gone (held by no queue, sent more than ARENA_RESEND_AFTER_SECONDS ago).
+ARENA_LEASE_SECONDS = env_int("ARENA_LEASE_SECONDS", 60)
+ARENA_RECONCILE_SECONDS = env_int("ARENA_RECONCILE_SECONDS", 15)
+ARENA_RESEND_AFTER_SECONDS = env_int("ARENA_RESEND_AFTER_SECONDS", 30)
+# Whether GPU workers consume the `gpu` queue here: runs of workloads that prefer a GPU
+# go there when their device is `auto`, and asking for `gpu` without them is an error.
+ARENA_GPU_WORKERS = env_bool("ARENA_GPU_WORKERS", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -167,6 +233,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "dashboard.api.errors.exception_handler",
+    # JSON with a size and depth limit (413 / 400 in the API's error format); forms as DRF parses them.
+    "DEFAULT_PARSER_CLASSES": [
+        "dashboard.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # `?format=csv|json` chooses an export's file type, not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,
@@ -192,8 +264,11 @@ ARENA_PREVIEW_POINTS = 600
 ARENA_MAX_STUDY_RUNS = env_int("ARENA_MAX_STUDY_RUNS", 200)
 # A study's runs go to workers in groups of this many, trained together by trainer.batched.
 ARENA_BATCH_RUNS = env_int("ARENA_BATCH_RUNS", 8)
-# Creating runs and studies, per user (the pages and the API share the counter).
-ARENA_RATE_LIMITS = {"runs": env_str("ARENA_RUN_RATE", "60/minute")}
+# Creating runs and studies, and previewing curves, per user (the pages and the API share the counters).
+ARENA_RATE_LIMITS = {
+    "runs": env_str("ARENA_RUN_RATE", "60/minute"),
+    "previews": env_str("ARENA_PREVIEW_RATE", "240/minute"),
+}
 
 # The rate limiter's counters. One daphne process (the default) can keep them in
 # memory; several processes share them through Redis (ARENA_CACHE=redis).

@@ -63,9 +63,15 @@ def progress(study) -> dict:
 
 
 def target_reached(epochs: list[dict], target: float | None) -> dict:
-    """Cost to first reach `target` test accuracy: epochs, iterations and seconds, or None each."""
+    """Cost to first reach `target` test accuracy: epochs, iterations, training samples and seconds, or None each.
+
+    Iterations and samples come from the epochs' cumulative counts (hardware-independent);
+    seconds are the run's own (its share of the batch's time when it was trained in one).
+    """
+    never = {"epochs_to_target": None, "iterations_to_target": None, "samples_to_target": None,
+             "seconds_to_target": None}  # fmt: skip
     if target is None:
-        return {"epochs_to_target": None, "iterations_to_target": None, "seconds_to_target": None}
+        return never
     seconds = 0.0
     for row in sorted(epochs, key=lambda r: r["epoch"]):
         seconds += row.get("seconds") or 0.0
@@ -73,6 +79,7 @@ def target_reached(epochs: list[dict], target: float | None) -> dict:
             return {
                 "epochs_to_target": row["epoch"],
                 "iterations_to_target": row.get("iterations"),
+                "samples_to_target": row.get("samples"),
                 "seconds_to_target": seconds,
             }
-    return {"epochs_to_target": None, "iterations_to_target": None, "seconds_to_target": None}
+    return never

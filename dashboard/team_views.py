@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -73,7 +73,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         if invitation_form is None:
             return redirect("team-detail", slug=team.slug)
     memberships = team.memberships.select_related("user").order_by("user__username")
-    invitations = team.invitations.filter(revoked=False).order_by("-created_at") if is_admin else []
+    invitations = access.open_invitations(team) if is_admin else []
     return render(
         request,
         "dashboard/team_detail.html",
@@ -101,9 +101,9 @@ def _handle_admin_post(request: HttpRequest, team) -> InvitationForm | None:
         messages.success(request, f"Invitation link ({invitation.role}): {link}")
         return None
     if action == "revoke":
-        team.invitations.filter(pk=request.POST.get("invitation")).update(revoked=True)
+        actions.revoke_invitation(access.get_invitation_for_admin(request.user, team, request.POST.get("invitation")))
         return None
-    member = get_object_or_404(get_user_model(), pk=request.POST.get("user"), memberships__team=team)
+    member = access.get_member(team, request.POST.get("user"))
     try:
         if action == "role" and request.POST.get("role") in Membership.Role.values:
             actions.set_role(team, member, request.POST["role"])
@@ -115,8 +115,7 @@ def _handle_admin_post(request: HttpRequest, team) -> InvitationForm | None:
 
 
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
-    invitation = Invitation.objects.select_related("team").filter(token=token).first()
-    problem = "This invitation link is not valid." if invitation is None else actions.invitation_problem(invitation)
+    invitation, problem = actions.invitation_for_token(token)
     if problem:
         return render(request, "dashboard/invite.html", {"problem": problem}, status=410 if invitation else 404)
     signup = None

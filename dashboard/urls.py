@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import job_views, team_views, views
+from dashboard import job_views, profile_views, team_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -30,6 +30,7 @@ urlpatterns = [
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
     path("leaderboard/", views.leaderboard_page, name="leaderboard"),
+    path("leaderboard/profile/", profile_views.profile_page, name="leaderboard-profile"),
     path("studies/", views.study_list, name="study-list"),
     path("studies/new/", views.study_create, name="study-create"),
     path("studies/<int:pk>/", views.study_detail, name="study-detail"),

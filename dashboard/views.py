@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from dashboard import access, actions, leaderboard, ratelimit, studies
+from dashboard import access, actions, halving, leaderboard, ratelimit, studies
 from dashboard.api.serializers import LeaderboardQuerySerializer
 from dashboard.catalog import grouped_catalog
 from dashboard.forms import PolicyForm, RunForm, RunPickerForm, StudyForm, editable_kinds, initial_from_spec
@@ -139,7 +139,15 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def catalog_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/catalog.html", {"groups": grouped_catalog()})
+    from trainer.divergence import DivergenceRule  # torch-free: the rule's thresholds, as workers read them
+
+    context = {
+        "groups": grouped_catalog(),
+        "divergence": DivergenceRule.from_settings(),
+        "metrics": leaderboard.METRICS,
+        "groups_test": leaderboard.GROUPS_TEST,
+    }
+    return render(request, "dashboard/catalog.html", context)
 
 
 @login_required
@@ -208,6 +216,7 @@ def run_create(request: HttpRequest) -> HttpResponse:
                 workload=form.cleaned_data["workload"],
                 epochs=form.cleaned_data["epochs"],
                 seed=form.cleaned_data["seed"],
+                device=form.cleaned_data["device"],
             )
         except actions.QuotaExceeded as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -241,12 +250,19 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def leaderboard_page(request: HttpRequest) -> HttpResponse:
     workloads = list_workloads()
     names = [w["name"] for w in workloads]
-    query = LeaderboardQuerySerializer(data={"workload": names[0], **request.GET.dict()})
+    wanted = {"workload": names[0], **request.GET.dict()}
+    query = LeaderboardQuerySerializer(data=wanted)
+    errors: dict[str, str] = {}
     if not query.is_valid():
-        for field, errors in query.errors.items():
-            messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
-        query = LeaderboardQuerySerializer(data={"workload": names[0]})
-        query.is_valid(raise_exception=True)
+        errors = {field: " ".join(str(e) for e in problems) for field, problems in query.errors.items()}
+        for field, problem in errors.items():
+            messages.error(request, f"{field}: {problem}")
+        # Keep every valid choice (workload, budget, rank ...); only the invalid ones fall back to defaults.
+        kept = {key: value for key, value in wanted.items() if key not in query.errors}
+        query = LeaderboardQuerySerializer(data={"workload": names[0], **kept})
+        if not query.is_valid():
+            query = LeaderboardQuerySerializer(data={"workload": names[0]})
+            query.is_valid(raise_exception=True)
     params = query.validated_data
     data = leaderboard.board(
         request.user,
@@ -261,6 +277,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "workloads": workloads,
         "metrics": leaderboard.METRICS,
         "weights_raw": request.GET.get("weights", ""),
+        "errors": errors,
         "query": request.GET.urlencode(),
     }
     template = "dashboard/_leaderboard_board.html" if request.GET.get("partial") else "dashboard/leaderboard.html"
@@ -293,6 +310,7 @@ def study_create(request: HttpRequest) -> HttpResponse:
                 epochs=data["epochs"],
                 target_accuracy=data.get("target_accuracy"),
                 lr_scales=data["lr_scales"],
+                device=data["device"],
             )
         except actions.QuotaExceeded as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -313,7 +331,11 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "dashboard/study_detail.html",
-        {"study": study, "initial": {"study": study_state(study), "progress": studies.progress(study)}},
+        {
+            "study": study,
+            "initial": {"study": study_state(study), "progress": studies.progress(study)},
+            "halving": halving.replay(study),
+        },
     )
 
 

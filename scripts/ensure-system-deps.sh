@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Make sure the system programs LR Arena needs are installed.
-#   scripts/ensure-system-deps.sh redis chromium
+#   scripts/ensure-system-deps.sh redis chromium postgresql
 # Installs missing ones with apt-get when running as root; otherwise says how.
 set -euo pipefail
 
-declare -A BINARY=([redis]=redis-server [chromium]=chromium)
-declare -A PACKAGES=([redis]="redis-server" [chromium]="chromium fonts-liberation")
+declare -A BINARY=([redis]=redis-server [chromium]=chromium [postgresql]=initdb)
+declare -A PACKAGES=([redis]="redis-server" [chromium]="chromium fonts-liberation" [postgresql]="postgresql")
+
+have() {  # Debian keeps PostgreSQL's server programs off the PATH, in /usr/lib/postgresql/<version>/bin
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/bin/$1" ] || compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null
+}
 
 missing=()
 for dep in "$@"; do
   bin=${BINARY[$dep]:?"unknown dependency: $dep"}
-  if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/bin/$bin" ]; then
+  if ! have "$bin"; then
     missing+=("${PACKAGES[$dep]}")
   fi
 done

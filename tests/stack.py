@@ -50,6 +50,12 @@ class Stack:
     redis_port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
+    # Extra environment for every process, e.g. short leases for the fault tests.
+    settings: dict[str, str] = field(default_factory=dict)
+    # Redis with append-only persistence, as `make run` and docker-compose run it.
+    redis_appendonly: bool = True
+    # None: a SQLite file in workdir (the default deployment); else e.g. a PostgreSQL URL.
+    database_url: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -65,11 +71,12 @@ class Stack:
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-            "DATABASE_URL": f"sqlite:///{self.workdir / 'arena.sqlite3'}",
+            "DATABASE_URL": self.database_url or f"sqlite:///{self.workdir / 'arena.sqlite3'}",
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "ARENA_VAR_DIR": str(self.workdir),
             "ARENA_DEMO_PASSWORD": DEMO_PASSWORD,
             "ARENA_DEVICE": "cpu",
+            **self.settings,
         }
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
@@ -90,42 +97,10 @@ class Stack:
         return done.stdout
 
     def start(self) -> Stack:
-        redis_server = shutil.which("redis-server")
-        if redis_server is None:
-            raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
-        self._spawn(
-            "redis",
-            [
-                redis_server,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.redis_port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-        )
+        self.start_redis()
         self.manage("migrate", "--noinput")
         self.manage("seed_demo")
-        self._spawn(
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "dashboard",
-                "worker",
-                "--pool=solo",
-                "--queues=arena",
-                "--loglevel=INFO",
-                f"--hostname=test-worker-{self.web_port}@%h",
-            ],
-        )
+        self._spawn_worker("worker", f"test-worker-{self.web_port}")
         self._spawn(
             "web",
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port), "dashboard.asgi:application"],
@@ -135,11 +110,48 @@ class Stack:
         wait_for(lambda: "ready." in self.logs["worker"].read_text(errors="replace"), 90, "the Celery worker", procs)
         return self
 
-    def start_worker(self, wait: bool = False) -> subprocess.Popen:
-        """A Celery worker, always under the same name (as a restarted worker would be)."""
-        restarts = sum(1 for key in self.procs if key.startswith("worker"))
-        name = f"worker-{restarts}" if restarts else "worker"  # worker, worker-1, worker-2 …
+    def start_redis(self) -> subprocess.Popen:
+        redis_server = shutil.which("redis-server")
+        if redis_server is None:
+            raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
+        starts = sum(1 for key in self.procs if key.startswith("redis"))
         proc = self._spawn(
+            f"redis-{starts}" if starts else "redis",
+            [
+                redis_server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.redis_port),
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.redis_appendonly else "no",
+                "--dir",
+                str(self.workdir),
+            ],
+        )
+        wait_for(self._redis_ready, 30, "redis-server", [proc])
+        return proc
+
+    def restart_redis(self, *, keep_data: bool) -> None:
+        """Stop Redis and start it again; without keep_data, with everything it held gone (no persistence)."""
+        name = [key for key in self.procs if key.startswith("redis")][-1]
+        self.kill(name)
+        if not keep_data:
+            shutil.rmtree(self.workdir / "appendonlydir", ignore_errors=True)
+        self.start_redis()
+
+    def _redis_ready(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.redis_port, socket_connect_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def _spawn_worker(self, name: str, hostname: str, queue: str = "cpu") -> subprocess.Popen:
+        return self._spawn(
             name,
             [
                 sys.executable,
@@ -149,11 +161,17 @@ class Stack:
                 "dashboard",
                 "worker",
                 "--pool=solo",
-                "--queues=arena",
+                f"--queues={queue}",
                 "--loglevel=INFO",
-                f"--hostname=test-worker-{self.web_port}@%h",
+                f"--hostname={hostname}@%h",
             ],
         )
+
+    def start_worker(self, wait: bool = False, hostname: str | None = None) -> subprocess.Popen:
+        """A Celery worker: by default under the first worker's name (as a restarted worker would be)."""
+        restarts = sum(1 for key in self.procs if key.startswith("worker"))
+        name = f"worker-{restarts}" if restarts else "worker"  # worker, worker-1, worker-2 …
+        proc = self._spawn_worker(name, hostname or f"test-worker-{self.web_port}")
         if wait:
             wait_for(lambda: "ready." in self.logs[name].read_text(errors="replace"), 90, "the new worker", [proc])
         return proc

@@ -10,14 +10,23 @@ policy observes its own epochs. So the results equal K sequential runs within
 floating-point tolerance. A run that is cancelled or diverges leaves the
 batch; the others go on.
 
+Each run with a checkpoint_path gets a checkpoint in the engine's format after
+every epoch, so that a run whose worker died resumes alone through the engine.
+
 BatchNorm is handled: its running statistics are stacked buffers, one set per
 model, updated in place under vmap. What cannot be reproduced this way falls
 back to sequential runs through the engine, with a log line saying why:
 optimizers other than SGD, policies fed every step's loss (needs_step_loss),
 models with dropout (their masks would come from one shared generator) or
-with cumulative-average batch norm, checkpointing, torch.compile, and
-TrainConfig fields newer than this module. So do models with convolutions on
+with cumulative-average batch norm, runs resuming from a checkpoint,
+torch.compile, and TrainConfig fields newer than this module. So do models with convolutions on
 the CPU, where batching them is slower (see BATCH_CONVOLUTIONS_ON_CPU).
+
+Each run's seconds are its own share of the batch's wall time: an epoch's
+time (training and evaluation) is split evenly among the runs that trained in
+it, since they do the same work on the same data (a run cancelled mid-epoch is
+charged its share of the time so far, and the rest share what remains). So the
+seconds of a batch's runs add up to the batch's training time, never more.
 
 As in the engine, no step waits for the host: each epoch's LRs go to the
 device as one table, and losses and correct counts are summed in device
@@ -40,15 +49,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainer import checkpoint
+from trainer.divergence import find_divergence
 from trainer.engine import (
+    CHECKPOINT_FORMAT,
     STOP_CHECK_EVERY,
     TrainConfig,
+    _build_optimizer,
     _cpu_threads,
     _finite_or_none,
     _load_data,
     _lr_trace,
     _Plan,
     _plan,
+    _run_identity,
     _summarise,
     resolve_device,
     train,
@@ -84,6 +98,7 @@ KNOWN_CONFIG_FIELDS = {
     "resume",
     "limit_train_batches",
     "limit_test_batches",
+    "divergence",
 }
 
 
@@ -99,22 +114,31 @@ class _Run:
     epochs: list[dict] = field(default_factory=list)
     status: str = "running"
     diverged_epoch: int | None = None
+    diverged_reason: str | None = None
     iterations: int = 0  # the global iteration count when it left the batch
-    total_seconds: float = 0.0
+    total_seconds: float = 0.0  # its share of the batch's time
+    samples: int = 0  # training samples seen
 
 
 def train_batched(
     configs: list[TrainConfig],
     on_epoch: Callable[[int, dict], None] | None = None,
     should_stop: Callable[[int], bool] | None = None,
+    on_checkpoint: Callable[[int, Path], None] | None = None,
 ) -> list[dict]:
     """Train configs[k] for every k together; return what train(configs[k]) would, in order.
 
+    A config with checkpoint_path gets, after every epoch, a checkpoint there in
+    the engine's format, then on_checkpoint(k, path): trainer.engine.train
+    resumes that run from it alone. Runs that resume from checkpoints are
+    trained by the engine, one after another.
+
     on_epoch(k, metrics) gets run k's epoch dict after every epoch it completes.
-    should_stop(k) is asked, for every run still training, before every epoch and
-    every STOP_CHECK_EVERY iterations; True ends run k "cancelled" (its partial
-    epoch unreported) and the others go on. A non-finite training loss ends that
-    run "diverged" after its epoch is reported. Exceptions from on_epoch propagate.
+    should_stop(k) is asked, for every run still training, before every epoch,
+    every STOP_CHECK_EVERY iterations and after the last epoch; True ends run k
+    "cancelled" (its partial epoch unreported) and the others go on. A run that
+    diverges (trainer.divergence, the engine's rule) ends "diverged" after its
+    epoch is reported. Exceptions from on_epoch propagate.
 
     Each config is validated as train() validates it. They must share everything
     but policy, seed and optimizer settings: workload, epochs, device, data_dir,
@@ -128,11 +152,11 @@ def train_batched(
     if reason is None:
         workload = plans[0].workload
         with _cpu_threads(workload.cpu_threads if device.type == "cpu" else None):
-            results, reason = _run(configs, plans, device, on_epoch, should_stop or (lambda k: False))
+            results, reason = _run(configs, plans, device, on_epoch, should_stop or (lambda k: False), on_checkpoint)
         if reason is None:
             return results
     log.info("train_batched: %s; training the %d runs one after another", reason, len(configs))
-    return _train_sequentially(configs, on_epoch, should_stop)
+    return _train_sequentially(configs, on_epoch, should_stop, on_checkpoint)
 
 
 def _shared_device(configs: list[TrainConfig], plans: list[_Plan]) -> torch.device:
@@ -165,8 +189,9 @@ def _why_not_batched(configs: list[TrainConfig], plans: list[_Plan]) -> str | No
                 return f"TrainConfig.{f.name} is set, which batched training does not know"
         if config.compile:
             return "compile is set (batched training runs uncompiled)"
-        if config.checkpoint_path is not None:
-            return "checkpoint_path is set (batched training writes no checkpoints)"
+        path = config.checkpoint_path
+        if path is not None and config.resume and Path(path).expanduser().exists():
+            return "a run resumes from its checkpoint (the engine resumes each run alone)"
     for plan in plans:
         if getattr(plan.policy, "needs_step_loss", False):
             return "a policy sets its LR from every step's loss (observe_step), which batched training does not feed"
@@ -193,12 +218,14 @@ def _train_sequentially(
     configs: list[TrainConfig],
     on_epoch: Callable[[int, dict], None] | None,
     should_stop: Callable[[int], bool] | None,
+    on_checkpoint: Callable[[int, Path], None] | None = None,
 ) -> list[dict]:
     results = []
     for k, config in enumerate(configs):
         report = None if on_epoch is None else (lambda metrics, k=k: on_epoch(k, metrics))
         stop = None if should_stop is None else (lambda k=k: should_stop(k))
-        results.append(train(config, on_epoch=report, should_stop=stop))
+        stored = None if on_checkpoint is None else (lambda path, k=k: on_checkpoint(k, path))
+        results.append(train(config, on_epoch=report, should_stop=stop, on_checkpoint=stored))
     return results
 
 
@@ -208,6 +235,7 @@ def _run(
     device: torch.device,
     on_epoch: Callable[[int, dict], None] | None,
     should_stop: Callable[[int], bool],
+    on_checkpoint: Callable[[int, Path], None] | None = None,
 ) -> tuple[list[dict], str | None]:
     """The runs' results; or ([], why) when their model cannot be batched, found before any training."""
     workload, options = plans[0].workload, plans[0].options
@@ -243,6 +271,7 @@ def _run(
         if not batch.runs:
             break
         epoch_start = time.perf_counter()
+        charged = 0.0  # seconds of this epoch already charged to runs cancelled in it
 
         # Train one epoch, all runs in step.
         batch.stack.train()
@@ -272,9 +301,11 @@ def _run(
             iteration += 1
             if iteration % STOP_CHECK_EVERY == 0:
                 cancelled = [r for r in batch.runs if should_stop(r.index)]
-                if cancelled:  # mid-epoch: their partial epoch is not reported
+                if cancelled:  # mid-epoch: their partial epoch is not reported, its time so far is shared
+                    share = (time.perf_counter() - epoch_start - charged) / len(batch.runs)
                     for run in cancelled:
-                        run.total_seconds += time.perf_counter() - epoch_start
+                        run.total_seconds += share
+                    charged += share * len(cancelled)
                     kept = batch.leave(cancelled, "cancelled", iteration)
                     if not batch.runs:
                         break
@@ -289,13 +320,14 @@ def _run(
         train_seconds = time.perf_counter() - epoch_start
 
         tests = _evaluate(batch.stack, x_test, y_test, workload.eval_batch_size, autocast)
-        seconds = time.perf_counter() - epoch_start
+        seconds = (time.perf_counter() - epoch_start - charged) / len(batch.runs)  # each run's share
 
         diverged = []
         for run, run_lrs, train_loss, train_acc, test in zip(
             batch.runs, lrs, train_losses, train_accs, tests, strict=True
         ):
             run.total_seconds += seconds
+            run.samples += seen
             metrics = _finite_or_none(
                 {
                     "epoch": epoch,
@@ -311,9 +343,10 @@ def _run(
                     "lr_last": run_lrs[-1],
                     "lr_mean": math.fsum(run_lrs) / len(run_lrs),
                     "lr_trace": _lr_trace(run_lrs, epoch - 1, steps_per_epoch),
-                    "seconds": seconds,  # the batch's wall time for the epoch, shared by its runs
+                    "seconds": seconds,  # this run's share of the batch's wall time for the epoch
                     "samples_per_sec": seen / train_seconds,  # this run's samples; the batch did K times as many
                     "iterations": iteration,
+                    "samples": run.samples,
                 }
             )
             run.epochs.append(metrics)
@@ -322,10 +355,18 @@ def _run(
                 observe(epoch, metrics, epochs_total)
             if on_epoch is not None:
                 on_epoch(run.index, metrics)
-            if not math.isfinite(train_loss):
-                run.diverged_epoch = epoch
+            found = find_divergence(run.epochs, workload.num_classes, run.plan.divergence)
+            if found is not None:
+                run.diverged_epoch, run.diverged_reason = found.epoch, found.reason
                 diverged.append(run)
+        for run in batch.runs:  # after on_epoch, as the engine checkpoints
+            if run.config.checkpoint_path is not None:
+                path = Path(run.config.checkpoint_path).expanduser()
+                checkpoint.save(batch.checkpoint(run, iteration), path)
+                if on_checkpoint is not None:
+                    on_checkpoint(run.index, path)
         batch.leave(diverged, "diverged", iteration)
+    batch.leave([r for r in batch.runs if should_stop(r.index)], "cancelled", iteration)  # during the last epoch
     batch.leave(list(batch.runs), "succeeded", iteration)
 
     device_name = (
@@ -346,6 +387,7 @@ class _Batch:
     def __init__(self, runs: list[_Run], lr_scales: dict[str, float], device: torch.device):
         self.runs = list(runs)
         self.device = device
+        self.trainable_names = list(lr_scales)  # the stack's trainable parameters, in its order
         self.stack = ModelStack([r.model for r in runs], trainable=list(lr_scales))
         self.optimizer = StackedSGD(
             self.stack.trainable(),
@@ -354,6 +396,37 @@ class _Batch:
             weight_decay=[r.plan.optimizer["weight_decay"] for r in runs],
             nesterov=runs[0].plan.optimizer["nesterov"],
         )
+
+    def checkpoint(self, run: _Run, iteration: int) -> dict[str, Any]:
+        """What trainer.engine.train writes after this run's latest epoch, from the stack: engine.train resumes it.
+
+        The run's module gets its current weights and buffers; its SGD state is
+        torch.optim.SGD's own, built over the engine's parameter groups and
+        holding this run's slice of each momentum buffer.
+        """
+        position = self.runs.index(run)
+        self.stack.copy_into(position, run.model)
+        plan = run.plan
+        groups = plan.workload.param_groups(run.model, plan.options)
+        optimizer = _build_optimizer(plan.optimizer, groups, lr=0.0)
+        params = dict(run.model.named_parameters())
+        for name, buffer in zip(self.trainable_names, self.optimizer.momentum_buffers, strict=True):
+            if buffer is not None:
+                optimizer.state[params[name]]["momentum_buffer"] = buffer[position].detach().clone()
+        policy = plan.policy
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "run": _run_identity(run.config, plan),
+            "epoch": len(run.epochs),
+            "iteration": iteration,
+            "epochs": run.epochs,
+            "diverged_epoch": run.diverged_epoch,
+            "diverged_reason": run.diverged_reason,
+            "model": run.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "policy": policy.state_dict() if hasattr(policy, "state_dict") else None,
+            "rng": checkpoint.rng_states(run.shuffle_rng),
+        }
 
     def leave(self, leaving: list[_Run], status: str, iteration: int) -> list[int]:
         """End these runs with this status, their trained weights written into their own modules.
@@ -416,5 +489,7 @@ def _result(run: _Run, device: torch.device, device_name: str) -> dict:
         "synthetic": run.config.synthetic,
         "resumed_from_epoch": None,
         "epochs": run.epochs,
-        "summary": _summarise(run.epochs, plan.workload, run.iterations, run.total_seconds, run.diverged_epoch),
+        "summary": _summarise(
+            run.epochs, plan.workload, run.iterations, run.total_seconds, run.diverged_epoch, run.diverged_reason
+        ),
     }

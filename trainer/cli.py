@@ -220,7 +220,7 @@ class _ProgressBar:
             f"target {s['target_accuracy']:.0%} reached at epoch {s['epochs_to_target']}"
         )
         if s["diverged_epoch"] is not None:
-            line += f"; diverged at epoch {s['diverged_epoch']}"
+            line += f"; diverged: {s.get('diverged_reason') or 'at epoch ' + str(s['diverged_epoch'])}"
         print(line)
 
 

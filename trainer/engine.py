@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from trainer import checkpoint
 from trainer.data import Tensors, synthetic
+from trainer.divergence import DivergenceRule, find_divergence
 from trainer.metrics import lrbench_metrics
 from trainer.paths import default_data_dir
 from trainer.schedules import build
@@ -60,6 +61,9 @@ class TrainConfig:
     resume: bool = True  # with checkpoint_path: continue from the checkpoint there, if there is one
     limit_train_batches: int | None = None  # train at most this many batches per epoch (tests, benchmarks)
     limit_test_batches: int | None = None  # evaluate on the first this many eval batches only
+    # When the run counts as diverged (trainer.divergence): thresholds overriding the defaults and the
+    # ARENA_DIVERGENCE_* environment, e.g. {"loss_factor": 100}; None: those.
+    divergence: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class _Plan:
     policy: Any
     options: dict[str, Any]  # every workload option, defaults filled in
     optimizer: dict[str, Any]  # {"name": ..., its settings}
+    divergence: DivergenceRule = DivergenceRule()
 
 
 def validate(config: TrainConfig) -> tuple[Workload, Any]:
@@ -103,7 +108,10 @@ def _plan(config: TrainConfig) -> _Plan:
         raise ValueError(f"checkpoint_path must be a file path or None, got {path!r}")
     options = workload.resolve_options(config.workload_options)
     optimizer = _optimizer_for(workload, _spec_of(policy), config.optimizer)
-    return _Plan(workload, policy, options, optimizer)
+    if config.divergence is not None and not isinstance(config.divergence, Mapping):
+        raise ValueError(f"divergence must be a dict of thresholds or None, got {config.divergence!r}")
+    divergence = DivergenceRule.from_settings(config.divergence)
+    return _Plan(workload, policy, options, optimizer, divergence)
 
 
 def _build_policy(policy: Any) -> Any:
@@ -141,25 +149,27 @@ def train(
     config: TrainConfig,
     on_epoch: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> dict:
     """Train one run; call on_epoch(metrics) after every epoch; return the result.
 
-    should_stop() is asked before every epoch (so at every epoch end) and every
-    STOP_CHECK_EVERY iterations; True ends the run "cancelled", keeping the
-    completed epochs. A non-finite training loss ends it "diverged" after that
+    should_stop() is asked before every epoch, every STOP_CHECK_EVERY iterations
+    and after the last epoch; True ends the run "cancelled", keeping the
+    completed epochs. A run that diverges (trainer.divergence: a non-finite or
+    exploding loss, or a collapse to chance accuracy) ends "diverged" after that
     epoch has been evaluated and reported. Exceptions from on_epoch propagate.
 
     With config.checkpoint_path, a checkpoint is written after every epoch (after
-    on_epoch returns), and a run whose checkpoint exists there continues from it
-    (unless config.resume is False): its earlier epochs are in the result but are
-    not reported to on_epoch again. CheckpointError (a ValueError) if that
+    on_epoch returns; then on_checkpoint(path) is called), and a run whose
+    checkpoint exists there continues from it (unless config.resume is False):
+    its earlier epochs are in the result but are not reported to on_epoch again. CheckpointError (a ValueError) if that
     checkpoint is unreadable or was written by a different run; trainer.data's
     DataUnavailable if the data set is missing and cannot be downloaded.
     """
     plan = _plan(config)
     device = resolve_device(config.device)
     with _cpu_threads(plan.workload.cpu_threads if device.type == "cpu" else None):
-        return _run(config, plan, device, on_epoch, should_stop or (lambda: False))
+        return _run(config, plan, device, on_epoch, should_stop or (lambda: False), on_checkpoint)
 
 
 def _run(
@@ -168,6 +178,7 @@ def _run(
     device: torch.device,
     on_epoch: Callable[[dict], None] | None,
     stop_requested: Callable[[], bool],
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> dict:
     workload, policy = plan.workload, plan.policy
     on_cuda = device.type == "cuda"
@@ -201,7 +212,7 @@ def _run(
 
     epochs: list[dict] = []
     status = "succeeded"
-    diverged_epoch = None
+    diverged_epoch = diverged_reason = None
     iteration = 0  # global, 0-based: the policy's clock
     if resumed is not None:
         module.load_state_dict(resumed["model"])
@@ -210,9 +221,11 @@ def _run(
             policy.load_state_dict(resumed["policy"])
         checkpoint.restore_rng_states(resumed["rng"], shuffle_rng)
         epochs, iteration, diverged_epoch = resumed["epochs"], resumed["iteration"], resumed["diverged_epoch"]
+        diverged_reason = resumed.get("diverged_reason")
         if diverged_epoch is not None:
             status = "diverged"
     total_seconds = sum(e["seconds"] for e in epochs)
+    samples = epochs[-1].get("samples", 0) if epochs else 0  # training samples seen, all epochs
 
     # A diverged run's checkpoint resumes as that run's result: nothing is left to train.
     remaining = range(len(epochs) + 1, config.epochs + 1) if status != "diverged" else range(0)
@@ -264,6 +277,7 @@ def _run(
         train_loss = loss_sum.item() / seen  # the epoch's one wait for the device
         train_acc = correct.item() / seen
         train_seconds = time.perf_counter() - epoch_start
+        samples += seen
 
         test = _evaluate(model, x_test, y_test, workload.eval_batch_size, autocast, memory_format)
         seconds = time.perf_counter() - epoch_start
@@ -287,6 +301,7 @@ def _run(
                 "seconds": seconds,
                 "samples_per_sec": seen / train_seconds,
                 "iterations": iteration,
+                "samples": samples,
             }
         )
         epochs.append(metrics)
@@ -294,8 +309,9 @@ def _run(
             observe(epoch, metrics, config.epochs)
         if on_epoch is not None:
             on_epoch(metrics)
-        if not math.isfinite(train_loss):
-            status, diverged_epoch = "diverged", epoch
+        found = find_divergence(epochs, workload.num_classes, plan.divergence)
+        if found is not None:
+            status, diverged_epoch, diverged_reason = "diverged", found.epoch, found.reason
         if checkpoint_path is not None:
             checkpoint.save(
                 {
@@ -305,6 +321,7 @@ def _run(
                     "iteration": iteration,
                     "epochs": epochs,
                     "diverged_epoch": diverged_epoch,
+                    "diverged_reason": diverged_reason,
                     "model": module.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "policy": policy.state_dict() if hasattr(policy, "state_dict") else None,
@@ -312,8 +329,12 @@ def _run(
                 },
                 checkpoint_path,
             )
+            if on_checkpoint is not None:
+                on_checkpoint(checkpoint_path)
         if status == "diverged":
             break
+    if status == "succeeded" and stop_requested():  # a stop asked for during the last epoch is honoured too
+        status = "cancelled"
 
     return {
         "status": status,
@@ -328,7 +349,7 @@ def _run(
         "synthetic": config.synthetic,
         "resumed_from_epoch": resumed["epoch"] if resumed is not None else None,
         "epochs": epochs,
-        "summary": _summarise(epochs, workload, iteration, total_seconds, diverged_epoch),
+        "summary": _summarise(epochs, workload, iteration, total_seconds, diverged_epoch, diverged_reason),
     }
 
 
@@ -473,6 +494,7 @@ def _summarise(
     iterations: int,
     total_seconds: float,
     diverged_epoch: int | None,
+    diverged_reason: str | None = None,
 ) -> dict:
     final = epochs[-1] if epochs else {}
     best = max(epochs, key=lambda e: e["test_acc"] if e["test_acc"] is not None else -1.0, default={})
@@ -493,10 +515,14 @@ def _summarise(
         "cv": final.get("cv"),
         "cvac": final.get("cvac"),
         "epochs_completed": len(epochs),
-        "iterations": iterations,
-        "total_seconds": total_seconds,
+        "iterations": iterations,  # hardware-independent cost: optimizer steps and training samples
+        "samples": final.get("samples"),
+        "total_seconds": total_seconds,  # this run's own compute time (its share, in a batch)
         "diverged_epoch": diverged_epoch,
+        "diverged_reason": diverged_reason,
         "target_accuracy": workload.target_accuracy,
         "epochs_to_target": reached["epoch"] if reached is not None else None,
+        "iterations_to_target": reached.get("iterations") if reached is not None else None,
+        "samples_to_target": reached.get("samples") if reached is not None else None,
         "seconds_to_target": seconds_to_target,
     }

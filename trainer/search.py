@@ -160,8 +160,11 @@ def _plan_search(
 
 
 def _probe_config(search: _Search, lr: float) -> Any:
+    from trainer.divergence import NON_FINITE_ONLY
     from trainer.engine import TrainConfig
 
+    # A probe succeeds if it reaches the threshold within its budget (Iyer et al.): only a non-finite
+    # loss ends it early, not the board's collapse rule.
     return TrainConfig(
         workload=search.workload,
         policy={"kind": "FIX", "k0": lr},
@@ -171,6 +174,7 @@ def _probe_config(search: _Search, lr: float) -> Any:
         data_dir=search.data_dir,
         workload_options=search.options,
         limit_train_batches=search.limit_train_batches,
+        divergence=NON_FINITE_ONLY,
     )
 
 

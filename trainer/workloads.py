@@ -108,6 +108,7 @@ class Workload:
     build_model: Callable[..., nn.Module] = field(repr=False)  # keyword arguments: the model options
     channels_last: bool = False  # conv nets: channels_last memory format (faster on CUDA and on CPU)
     cpu_threads: int | None = None  # intra-op threads on CPU; None: torch's default
+    prefers_gpu: bool = False  # runs asking for device "auto" go to the gpu queue where GPU workers exist
     eval_batch_size: int = 1000
     # The real data's shape, for synthetic stand-ins: one sample's input shape, and the set sizes.
     input_shape: tuple[int, ...] = ()
@@ -489,6 +490,7 @@ _CIFAR10 = {
 
 CIFAR10_CNN3 = Workload(
     name="cifar10-cnn3",
+    prefers_gpu=True,
     title="CIFAR-10, CNN3",
     description=(
         "CIFAR-10 (50,000 train / 10,000 test 32x32 colour images, random crop and flip) with "
@@ -505,6 +507,7 @@ CIFAR10_CNN3 = Workload(
 
 CIFAR10_RESNET20 = Workload(
     name="cifar10-resnet20",
+    prefers_gpu=True,
     title="CIFAR-10, ResNet-20",
     description=(
         "CIFAR-10 with He et al.'s ResNet-20 (0.27M parameters, batch norm, identity shortcuts), "
@@ -521,6 +524,7 @@ CIFAR10_RESNET20 = Workload(
 
 CIFAR10_PRERESNET32 = Workload(
     name="cifar10-preresnet32",
+    prefers_gpu=True,
     title="CIFAR-10, PreResNet-32",
     description=(
         "CIFAR-10 with the pre-activation ResNet-32 of Li & Arora's exponential-LR experiments "

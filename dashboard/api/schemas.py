@@ -72,6 +72,9 @@ class StudyStateSerializer(serializers.Serializer):
 
 class StudyDetailSerializer(StudyStateSerializer):
     progress = serializers.DictField()
+    halving = serializers.DictField(
+        allow_null=True, help_text="once every run finished: what successive halving (eta 3) would stop and save"
+    )
 
 
 class LeaderboardSerializer(serializers.Serializer):
@@ -81,8 +84,16 @@ class LeaderboardSerializer(serializers.Serializer):
     view = serializers.CharField()
     rank = serializers.CharField()
     weights = serializers.DictField(child=serializers.FloatField())
-    rows = serializers.ListField(child=serializers.DictField())
+    rows = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="one per policy: rank, group (rank group: policies the test cannot tell apart share one), n, "
+        "diverged, each metric as {mean, std, n, ci95: [lo, hi] or null when n < 2}, separate_next "
+        "({policy, seeds}: seeds per policy for 80% power against the next row), devices",
+    )
     pareto = serializers.ListField(child=serializers.IntegerField())
+    ranking_metric = serializers.CharField(allow_null=True, help_text="the per-seed metric ranks and groups rest on")
+    groups_test = serializers.CharField(allow_null=True, help_text="how rank groups are formed; null: no groups")
+    devices = serializers.ListField(child=serializers.CharField(), help_text="the devices behind the seconds columns")
 
 
 class CompareSerializer(serializers.Serializer):

@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from dashboard import access, leaderboard
-from dashboard.models import Policy
+from dashboard import access, fleet, leaderboard
+from dashboard.models import Policy, Run
 from trainer import schedules
 from trainer.workloads import list_workloads
 
@@ -63,11 +63,22 @@ class PolicySerializer(serializers.ModelSerializer):
         return value
 
 
+def _checked_device(value: str) -> str:
+    try:
+        fleet.check_device(value)
+    except fleet.NoGpuWorkers as exc:
+        raise serializers.ValidationError(str(exc)) from None
+    return value
+
+
 class RunCreateSerializer(serializers.Serializer):
     policy = serializers.PrimaryKeyRelatedField(queryset=Policy.objects.none())
     workload = serializers.ChoiceField(choices=[])
     epochs = serializers.IntegerField(min_value=1)
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+    device = serializers.ChoiceField(
+        choices=Run.Device.choices, default=Run.Device.AUTO, help_text="the kind of worker: auto, cpu or gpu"
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -75,6 +86,9 @@ class RunCreateSerializer(serializers.Serializer):
         if request is not None:
             self.fields["policy"].queryset = access.usable_policies(request.user)
         self.fields["workload"].choices = _workload_names()
+
+    def validate_device(self, value: str) -> str:
+        return _checked_device(value)
 
     def validate_epochs(self, value: int) -> int:
         if value > settings.ARENA_MAX_EPOCHS:
@@ -114,6 +128,12 @@ class StudyCreateSerializer(serializers.Serializer):
     lr_scales = serializers.ListField(
         child=serializers.FloatField(min_value=1e-4, max_value=1e4), required=False, max_length=8
     )
+    device = serializers.ChoiceField(
+        choices=Run.Device.choices, default=Run.Device.AUTO, help_text="the kind of worker: auto, cpu or gpu"
+    )
+
+    def validate_device(self, value: str) -> str:
+        return _checked_device(value)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

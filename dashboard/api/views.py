@@ -17,7 +17,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dashboard import access, actions, compare, exports, leaderboard, presenters, ratelimit
+from dashboard import access, actions, compare, exports, halving, leaderboard, presenters, ratelimit
 from dashboard import studies as studies_module
 from dashboard.api import schemas
 from dashboard.api.serializers import (
@@ -30,9 +30,9 @@ from dashboard.api.serializers import (
     RunFilterSerializer,
     StudyCreateSerializer,
 )
-from dashboard.models import Membership
 from dashboard.presenters import epoch_rows, run_state
 from trainer import schedules
+from trainer.schedules.budget import conversion_budget
 from trainer.workloads import list_workloads
 
 TEAM_HEADER = OpenApiParameter(
@@ -41,35 +41,17 @@ TEAM_HEADER = OpenApiParameter(
 ERRORS = {400: schemas.ErrorSerializer, 403: schemas.ErrorSerializer, 404: schemas.ErrorSerializer}
 
 
-def _throttle(request: Request) -> None:
-    allowed, retry = ratelimit.allow(request.user)
+def _throttle(request: Request, scope: str = "runs") -> None:
+    allowed, retry = ratelimit.allow(request.user, scope)
     if not allowed:
-        raise Throttled(wait=retry, detail="Too many new runs: slow down.")
+        raise Throttled(wait=retry, detail=THROTTLED[scope])
+
+
+THROTTLED = {"runs": "Too many new runs: slow down.", "previews": "Too many previews: slow down."}
 
 
 def _quota_error(exc: actions.QuotaExceeded) -> ValidationError:
     return ValidationError({exc.field: [exc.message]})
-
-
-@extend_schema(responses={200: schemas.TeamSerializer(many=True)})
-@api_view(["GET"])
-def teams(request: Request) -> Response:
-    current = access.current_team(request)
-    memberships = Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
-    return Response(
-        [
-            {
-                "slug": m.team.slug,
-                "name": m.team.name,
-                "role": m.role,
-                "current": m.team == current,
-                "max_active_runs": m.team.max_active_runs,
-                "max_epochs_per_run": m.team.max_epochs_per_run,
-                "max_runs_per_study": m.team.max_runs_per_study,
-            }
-            for m in memberships
-        ]
-    )
 
 
 @extend_schema(responses={200: schemas.WorkloadSerializer(many=True)})
@@ -84,18 +66,24 @@ def kinds(request: Request) -> Response:
     return Response(schedules.catalog())
 
 
-@extend_schema(request=PreviewSerializer, responses={200: schemas.CurveSerializer, 400: schemas.ErrorSerializer})
+@extend_schema(
+    request=PreviewSerializer,
+    responses={200: schemas.CurveSerializer, 400: schemas.ErrorSerializer, 429: schemas.ErrorSerializer},
+)
 @api_view(["POST"])
 def schedule_preview(request: Request) -> Response:
-    serializer = PreviewSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    data = serializer.validated_data
-    try:
-        curve = schedules.curve(
-            data["spec"], data["epochs"], points=data["points"], steps_per_epoch=data.get("steps_per_epoch")
-        )
-    except schedules.SpecError as exc:
-        raise ValidationError(exc.errors) from None
+    _throttle(request, "previews")  # before the work: validating a spec is the costly part
+    # One budget for the validation's exact checks and the sampling together (see schedules.curve).
+    with conversion_budget(schedules.MAX_PREVIEW_CONVERSION_STEPS):
+        serializer = PreviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            curve = schedules.curve(
+                data["spec"], data["epochs"], points=data["points"], steps_per_epoch=data.get("steps_per_epoch")
+            )
+        except schedules.SpecError as exc:
+            raise ValidationError(exc.errors) from None
     return Response({"spec": data["spec"], "epochs": data["epochs"], **curve})
 
 
@@ -286,6 +274,7 @@ def studies(request: Request) -> Response:
                 epochs=data["epochs"],
                 target_accuracy=data.get("target_accuracy"),
                 lr_scales=data.get("lr_scales"),
+                device=data["device"],
             )
         except actions.QuotaExceeded as exc:
             raise _quota_error(exc) from None
@@ -303,7 +292,8 @@ def studies(request: Request) -> Response:
 @api_view(["GET"])
 def study_detail(request: Request, pk: int) -> Response:
     study = access.get_study_for_user(request.user, pk)
-    return Response({**presenters.study_state(study), "progress": studies_module.progress(study)})
+    progress = studies_module.progress(study)
+    return Response({**presenters.study_state(study), "progress": progress, "halving": halving.replay(study)})
 
 
 @extend_schema(

@@ -87,3 +87,35 @@ def params_summary(params) -> str:
 @register.filter
 def pretty_json(value) -> str:
     return json.dumps(value, indent=2, sort_keys=False, ensure_ascii=False)
+
+
+@register.filter
+def metricnum(value, metric) -> str:
+    """A board value in its metric's unit: accuracies as percentages, counts whole, the rest with its digits."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if getattr(metric, "percent", False):
+        return f"{100 * value:.{metric.digits}f}%"
+    return num(value, getattr(metric, "digits", 4))
+
+
+@register.filter
+def direction(metric) -> str:
+    return "higher is better" if metric.higher_is_better else "lower is better"
+
+
+@register.filter
+def metriclabel(name: str | None) -> str:
+    from dashboard.leaderboard import METRIC_BY_NAME
+
+    metric = METRIC_BY_NAME.get(name or "")
+    return metric.label if metric else (name or "")
+
+
+@register.filter
+def seedcount(value) -> str:
+    from dashboard.stats import MAX_SEEDS
+
+    if value is None:
+        return "–"
+    return f"more than {MAX_SEEDS:,}" if value > MAX_SEEDS else f"{value:,}"

@@ -121,6 +121,14 @@
     if (message && !window.confirm(message)) { event.preventDefault(); }
   });
 
+  // <select data-autosubmit> submits its form when changed (no inline handlers: the CSP forbids them).
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target instanceof HTMLSelectElement && target.hasAttribute("data-autosubmit") && target.form) {
+      target.form.submit();
+    }
+  });
+
   window.arena = {
     csrfToken: csrfToken, postJSON: postJSON, getJSON: getJSON, openSocket: openSocket,
     fmt: fmt, debounce: debounce, plotConfig: plotConfig, readable: readable,

@@ -94,6 +94,11 @@
     el.finalAcc.textContent = arena.fmt(summary.final_acc);
     el.bestAcc.textContent = arena.fmt(summary.best_acc);
     if (run.error) { el.error.textContent = run.error; el.error.hidden = false; }
+    var diverged = document.getElementById("run-diverged");
+    if (diverged && summary.diverged_reason) {
+      diverged.firstChild.textContent = "Diverged: " + summary.diverged_reason + " (";
+      diverged.hidden = false;
+    }
     var seconds = Array.from(rows.values()).map(function (r) { return r.seconds; }).filter(Number.isFinite);
     if (FINISHED[run.status]) {
       el.eta.textContent = run.summary && run.summary.total_seconds ? "took " + arena.fmt(run.summary.total_seconds, 1) + " s" : "";

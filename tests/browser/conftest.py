@@ -36,8 +36,11 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1360, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
+    refused = []  # what the Content-Security-Policy blocked: a page that needs it is broken
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     yield page
     context.close()
+    assert not refused, f"the page broke the Content-Security-Policy: {refused}"
 
 
 @pytest.fixture

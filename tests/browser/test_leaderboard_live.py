@@ -32,4 +32,11 @@ def test_the_board_gains_a_row_live_when_a_run_finishes(stack, logged_in):
     page.wait_for_function(
         "() => document.getElementById('pareto-chart') && document.getElementById('pareto-chart').data"
     )
+    # The column chooser hides a column, and the policy column stays in view when the table scrolls.
+    page.click("#column-chooser summary")
+    page.uncheck('#column-chooser input[data-col="cv"]')
+    expect(page.locator('#leaderboard th[data-col="cv"]')).to_be_hidden()
+    expect(page.locator('#leaderboard th[data-col="final_acc"]')).to_be_visible()
+    assert page.evaluate("getComputedStyle(document.querySelector('#leaderboard td.sticky-col')).position") == "sticky"
+    expect(row.locator('td[data-col="final_acc"]')).to_contain_text("%")
     screenshot(page, "leaderboard.png")

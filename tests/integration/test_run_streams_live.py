@@ -132,10 +132,15 @@ def test_the_websocket_refuses_a_session_cookie_from_a_foreign_origin(stack):
         origin=f"http://127.0.0.1:{stack.web_port}",
     ) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "history"
-    with pytest.raises(InvalidStatus):
-        connect(
-            f"{stack.ws_url}/ws/runs/{run['id']}/", additional_headers={"Cookie": cookie}, origin="http://evil.example"
-        )
+    # another site, another app on this machine (other port), another scheme: all refused
+    for origin in (
+        "http://evil.example",
+        "http://localhost:9999",
+        "https://127.0.0.1",
+        f"https://127.0.0.1:{stack.web_port}",
+    ):
+        with pytest.raises(InvalidStatus):
+            connect(f"{stack.ws_url}/ws/runs/{run['id']}/", additional_headers={"Cookie": cookie}, origin=origin)
 
 
 def test_an_idle_websocket_stays_open_longer_than_redis_read_timeouts(stack):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from datetime import datetime
 
 import pytest
 from websockets.sync.client import connect
@@ -77,8 +78,21 @@ def test_a_study_of_three_policies_and_two_seeds_ends_with_a_matching_board(stac
         assert row["n"] == 2
         assert row["final_acc"]["mean"] == pytest.approx(statistics.mean(values), abs=1e-9)
         assert row["final_acc"]["std"] == pytest.approx(statistics.stdev(values), abs=1e-9)
+        low, high = row["final_acc"]["ci95"]
+        assert low <= row["final_acc"]["mean"] <= high
     ranked = [row["policy"] for row in board["rows"] if row["policy"] in ids]
-    assert ranked == sorted(ids, key=lambda pid: -statistics.mean(finals[pid]))
+    # Listed by rank group (statistically tied policies share one), then by mean.
+    assert all(isinstance(rows[pid]["group"], int) for pid in ids)
+    assert ranked == sorted(ids, key=lambda pid: (rows[pid]["group"], -statistics.mean(finals[pid])))
+    # A batched run's seconds are its share: the study's runs add up to no more than the time they took.
+    started = min(r["started_at"] for r in export_runs(api, base, study))
+    finished = max(r["finished_at"] for r in export_runs(api, base, study))
+    span = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    assert sum(r["summary"]["total_seconds"] for r in export_runs(api, base, study)) <= span
 
     export = api.get(f"{base}/api/studies/{study['id']}/export/", params={"format": "json"}).json()
     assert sum(len(run["epoch_metrics"]) for run in export["runs"]) == 6 * 3
+
+
+def export_runs(api, base: str, study: dict) -> list[dict]:
+    return api.get(f"{base}/api/studies/{study['id']}/export/", params={"format": "json"}).json()["runs"]

@@ -16,8 +16,20 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def fresh_rate_limit_counters():
+    # Rate-limit and sign-in counters live in the cache; a test starts with none of them.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def checkpoints_in_tmp(settings, tmp_path):
     settings.CHECKPOINT_DIR = tmp_path / "checkpoints"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "checkpoints": {**settings.STORAGES["checkpoints"], "OPTIONS": {"location": str(tmp_path / "store")}},
+    }
 
 
 @pytest.fixture(autouse=True)

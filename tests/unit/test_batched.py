@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -129,32 +130,96 @@ def one_cpu_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.skipif(not mnist_raw_files_exist(paths.default_data_dir()), reason="MNIST raw files not found")
-def test_mnist_lenet_runs_trained_together_equal_engine_runs(
+@pytest.fixture
+def in_float64(monkeypatch) -> Callable[[str], None]:
+    """Train a workload in float64: its models and its inputs (labels stay int64)."""
+
+    def switch(name: str) -> None:
+        workload = WORKLOADS[name]
+
+        def build_model(**options) -> nn.Module:
+            return workload.build_model(**options).double()
+
+        def load_data(data_dir):
+            x_train, y_train, x_test, y_test = workload.load_data(data_dir)
+            return x_train.double(), y_train, x_test.double(), y_test
+
+        doubled = dataclasses.replace(workload, build_model=build_model, load_data=load_data)
+        monkeypatch.setitem(WORKLOADS, name, doubled)
+
+    return switch
+
+
+LENET_POLICIES = [
+    {"kind": "FIX", "k0": 0.01},
+    {"kind": "STEP", "k0": 0.02, "gamma": 0.5, "l": 1},
+    {"kind": "FIX", "k0": 0.05},
+]
+needs_mnist = pytest.mark.skipif(
+    not mnist_raw_files_exist(paths.default_data_dir()), reason="MNIST raw files not found"
+)
+
+
+def lenet_runs(epochs: int, batches: int) -> list[TrainConfig]:
+    return [
+        TrainConfig("mnist-lenet", p, epochs, seed=s, device="cpu", limit_train_batches=batches, limit_test_batches=1)
+        for p, s in zip(LENET_POLICIES, [9, 10, 11], strict=True)
+    ]
+
+
+@needs_mnist
+def test_mnist_lenet_runs_trained_together_equal_engine_runs_in_float64(
+    in_float64, recorded_models, vmapped_convolutions, one_cpu_thread, train_together
+):
+    # In float32 a ReLU or max-pool input within rounding noise of its kink sends a
+    # sample's gradient another way, and two correct implementations whose kernels sum
+    # in another order (grouped vs plain convolutions; one CPU's SIMD width against
+    # another's) part after a few steps. In float64 the noise is 1e-16, so over these
+    # 12 steps every trajectory must agree on any machine.
+    in_float64("mnist-lenet")
+    models = recorded_models("mnist-lenet")
+    runs = lenet_runs(epochs=2, batches=6)
+
+    sequential = [train(c) for c in runs]
+    results = train_together(runs)
+
+    assert models[0].conv1.weight.dtype == torch.float64  # the check is really made in float64
+    for k in range(3):
+        assert_same_run(results[k], sequential[k])
+        assert_same_weights(models[3 + k], models[k])
+    assert results[0]["epochs"][-1]["iterations"] == 12
+
+
+@needs_mnist
+def test_mnist_lenet_first_update_in_float32_equals_the_engines(
     recorded_models, vmapped_convolutions, one_cpu_thread, train_together
 ):
-    # Two epochs of 6 iterations. A ReLU or max-pool input within float noise of its kink
-    # sends a sample's gradient another way, after which any two trajectories drift apart
-    # (the engine against itself at 1 and 2 threads included); these seeds meet no such
-    # near-tie in their 12 steps, so the runs must agree.
+    # The float32 path itself, over one update from the same weights and batch. A max-pool
+    # or ReLU input within rounding noise of its kink may send one sample's gradient another
+    # way in the layers below it, so those are held to the weight-scale tolerance; fc2's
+    # gradient is a continuous function of the forward pass (nothing above it has a kink),
+    # so its update must agree closely: a wrong LR, a gradient mixed between models or a
+    # missing update is far outside that.
+    runs = lenet_runs(epochs=1, batches=1)
+    initial = []
+    for run in runs:
+        torch.manual_seed(run.seed)  # as the engine seeds a run's initialisation
+        initial.append(WORKLOADS["mnist-lenet"].create_model())
     models = recorded_models("mnist-lenet")
-    policies = [
-        {"kind": "FIX", "k0": 0.01},
-        {"kind": "STEP", "k0": 0.02, "gamma": 0.5, "l": 1},
-        {"kind": "FIX", "k0": 0.05},
-    ]
-    runs = [
-        TrainConfig("mnist-lenet", p, 2, seed=s, device="cpu", limit_train_batches=6, limit_test_batches=1)
-        for p, s in zip(policies, [9, 10, 11], strict=True)
-    ]
 
     sequential = [train(c) for c in runs]
     results = train_together(runs)
 
     for k in range(3):
-        assert_same_run(results[k], sequential[k])
+        assert [e["iterations"] for e in results[k]["epochs"]] == [e["iterations"] for e in sequential[k]["epochs"]]
         assert_same_weights(models[3 + k], models[k])
-    assert results[0]["epochs"][-1]["iterations"] == 12
+        for name in ("fc2.weight", "fc2.bias"):
+            before = initial[k].state_dict()[name]
+            theirs = models[k].state_dict()[name] - before
+            mine = models[3 + k].state_dict()[name] - before
+            assert theirs.abs().max() > 0, name
+            assert (mine - theirs).abs().max() <= 1e-4 * theirs.abs().max(), name
+    assert results[0]["summary"]["iterations"] == 1 == sequential[0]["summary"]["iterations"]
 
 
 def test_options_parameter_groups_limits_and_adaptive_policies_are_honoured(recorded_models, train_together):
@@ -178,16 +243,18 @@ def test_options_parameter_groups_limits_and_adaptive_policies_are_honoured(reco
 
 
 def batch_norm_net() -> nn.Module:
+    # SiLU, not ReLU: a network without kinks, so that float rounding that differs between CPUs'
+    # kernels stays rounding (a ReLU input met within rounding noise of 0 parts two trajectories).
     return nn.Sequential(
         OrderedDict(
             image=nn.Unflatten(1, (1, 8, 8)),
             conv=nn.Conv2d(1, 8, kernel_size=3),
             bn2d=nn.BatchNorm2d(8),
-            relu1=nn.ReLU(),
+            act1=nn.SiLU(),
             flatten=nn.Flatten(),
             fc1=nn.Linear(8 * 6 * 6, 32),
             bn1d=nn.BatchNorm1d(32),
-            relu2=nn.ReLU(),
+            act2=nn.SiLU(),
             fc2=nn.Linear(32, 10),
         )
     )
@@ -230,7 +297,9 @@ def test_a_cancelled_or_diverged_run_leaves_the_batch_and_the_others_go_on(recor
 
     sequential = [train(c, should_stop=call_counter(n)) for c, n in zip(runs, stop_on_call, strict=True)]
     batched_rules = [call_counter(n) for n in stop_on_call]
+    started = time.perf_counter()
     batched = train_together(runs, should_stop=lambda k: batched_rules[k]())
+    wall = time.perf_counter() - started
 
     assert [r["status"] for r in batched] == ["diverged", "cancelled", "cancelled", "succeeded"]
     assert [r["summary"]["iterations"] for r in batched] == [45, 90, 100, 135]
@@ -240,6 +309,22 @@ def test_a_cancelled_or_diverged_run_leaves_the_batch_and_the_others_go_on(recor
     for k in (1, 2, 3):
         assert_same_weights(models[4 + k], models[k])
     assert math.isfinite(batched[3]["summary"]["final_train_loss"])
+    assert sum(r["summary"]["total_seconds"] for r in batched) <= wall  # shares, also of a cancelled partial epoch
+
+
+def test_each_run_is_charged_its_share_of_the_batchs_time_not_all_of_it(train_together):
+    runs = configs("digits-mlp", POLICIES, epochs=2, seeds=[0, 1, 2])
+    started = time.perf_counter()
+    batched = train_together(runs)
+    wall = time.perf_counter() - started
+
+    totals = [r["summary"]["total_seconds"] for r in batched]
+    assert sum(totals) <= wall  # each run reporting the whole batch's time would make this 3x the wall time
+    for epoch in range(2):  # the same work on the same data: equal shares
+        assert len({r["epochs"][epoch]["seconds"] for r in batched}) == 1
+    for result, total in zip(batched, totals, strict=True):
+        assert total == pytest.approx(sum(e["seconds"] for e in result["epochs"]))
+        assert result["summary"]["samples"] == 2 * 1437 and result["summary"]["iterations"] == 2 * 45
 
 
 @pytest.mark.parametrize(
@@ -320,3 +405,34 @@ def test_policies_fed_every_steps_loss_train_one_after_another(caplog):
     assert "every step's loss" in caplog.text and "one after another" in caplog.text
     assert [r["status"] for r in results] == ["succeeded"] * 2
     assert all(len(p.losses) == 45 for p in policies)
+
+
+def test_a_batched_run_checkpoints_every_epoch_and_the_engine_resumes_it_alone(tmp_path, train_together):
+    runs = [
+        dataclasses.replace(config, checkpoint_path=str(tmp_path / f"run-{k}.pt"))
+        for k, config in enumerate(configs("digits-mlp", POLICIES, epochs=4, seeds=[0, 1, 2]))
+    ]
+    stored: list[tuple[int, int]] = []
+    epochs_seen = [0, 0, 0]
+
+    def count(k: int, metrics: dict) -> None:
+        epochs_seen[k] = metrics["epoch"]
+
+    # The worker dies after epoch 2: every run stops there, its checkpoint on disk.
+    train_together(
+        runs,
+        on_epoch=count,
+        should_stop=lambda k: epochs_seen[k] == 2,
+        on_checkpoint=lambda k, path: stored.append((k, torch.load(path, weights_only=False)["epoch"])),
+    )
+    assert sorted(stored) == [(0, 1), (0, 2), (1, 1), (1, 2), (2, 1), (2, 2)]
+
+    resumed = [train(config) for config in runs]  # another worker: the engine, one run at a time
+    uninterrupted = [train(dataclasses.replace(config, checkpoint_path=None)) for config in runs]
+
+    for k in range(3):
+        assert resumed[k]["resumed_from_epoch"] == 2
+        assert [e["epoch"] for e in resumed[k]["epochs"]] == [1, 2, 3, 4]
+        for mine, theirs in zip(resumed[k]["epochs"], uninterrupted[k]["epochs"], strict=True):
+            assert mine["test_acc"] == pytest.approx(theirs["test_acc"], abs=2 / 360), k  # within a sample or two
+            assert mine["train_loss"] == pytest.approx(theirs["train_loss"], rel=LOSS_RTOL), k

@@ -14,7 +14,7 @@ DIGITS_STEPS_PER_EPOCH = 45  # ceil(1437 / 32): the last partial batch is kept
 FIX = {"kind": "FIX", "k0": 0.05}
 EPOCH_KEYS = {
     "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "test_top5", "ac", "cv", "cvac",
-    "lr_first", "lr_last", "lr_mean", "lr_trace", "seconds", "samples_per_sec", "iterations",
+    "lr_first", "lr_last", "lr_mean", "lr_trace", "seconds", "samples_per_sec", "iterations", "samples",
 }  # fmt: skip
 
 
@@ -59,6 +59,8 @@ def test_summary_reports_final_best_and_cost_to_target():
     assert (summary["ac"], summary["cv"], summary["cvac"]) == (final["ac"], final["cv"], final["cvac"])
     assert summary["epochs_completed"] == 6
     assert summary["iterations"] == 6 * DIGITS_STEPS_PER_EPOCH
+    assert [e["samples"] for e in epochs] == [k * 1437 for k in range(1, 7)]  # digits has 1,437 training samples
+    assert summary["samples"] == 6 * 1437
     total, per_epoch = summary["total_seconds"], [e["seconds"] for e in epochs]  # bookkeeping, not speed
     assert total == pytest.approx(sum(per_epoch))
     assert summary["target_accuracy"] == 0.97
@@ -67,11 +69,13 @@ def test_summary_reports_final_best_and_cost_to_target():
     if reached:
         first = reached[0]["epoch"]
         assert summary["epochs_to_target"] == first
+        assert summary["iterations_to_target"] == first * DIGITS_STEPS_PER_EPOCH
+        assert summary["samples_to_target"] == first * 1437
         to_target, per_epoch = summary["seconds_to_target"], [e["seconds"] for e in epochs[:first]]
         assert to_target == pytest.approx(sum(per_epoch))
     else:
-        never = (summary["epochs_to_target"], summary["seconds_to_target"])
-        assert never == (None, None)
+        never = (summary["epochs_to_target"], summary["iterations_to_target"], summary["seconds_to_target"])
+        assert never == (None, None, None)
 
 
 def test_the_optimizer_gets_the_policys_lr_at_every_iteration(monkeypatch):

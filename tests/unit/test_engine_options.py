@@ -199,11 +199,12 @@ def test_a_built_policy_object_is_used_as_it_is():
 
 
 def test_an_adaptive_policy_observes_every_epoch_and_sets_the_next_epochs_lr():
-    policy = HalvingOnPlateau(0.3)
+    policy = HalvingOnPlateau(0.2)  # at 0.3 the MLP collapses to chance for good in epoch 3: a divergence
     reported = []
 
     result = train(digits(policy, epochs=8), on_epoch=reported.append)
 
+    assert result["status"] == "succeeded"
     epochs = result["epochs"]
     assert [(e, loss, total) for e, loss, total in policy.observed] == [(e["epoch"], e["test_loss"], 8) for e in epochs]
     best = math.inf
@@ -212,7 +213,7 @@ def test_an_adaptive_policy_observes_every_epoch_and_sets_the_next_epochs_lr():
         best = min(best, before["test_loss"])
         assert after["lr_first"] == (before["lr_last"] if improved else before["lr_last"] / 2)
         assert after["lr_first"] == after["lr_last"]  # the LR changes between epochs only
-    assert epochs[-1]["lr_last"] < 0.3  # the test loss did stop improving at least once
+    assert epochs[-1]["lr_last"] < 0.2  # the test loss did stop improving at least once
     assert reported == epochs
 
 

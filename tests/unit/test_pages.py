@@ -29,6 +29,7 @@ def test_pages_need_a_login(client):
         "run-list",
         "run-create",
         "leaderboard",
+        "leaderboard-profile",
         "study-list",
         "study-create",
         "catalog",
@@ -43,6 +44,8 @@ def test_each_page_renders_for_a_member(client, cast, step_policy, name):
 def test_the_run_page_embeds_the_history_and_the_socket_script(client, cast, run):
     from dashboard import actions
 
+    run.status = Run.Status.RUNNING
+    run.save(update_fields=["status"])
     actions.record_epoch(run, {"epoch": 1, "test_acc": 0.5, "train_loss": 1.2})
     client.force_login(cast.carol)
     response = client.get(reverse("run-detail", args=[run.pk]))
@@ -101,6 +104,34 @@ def test_the_leaderboard_page_reports_bad_parameters_instead_of_failing(client, 
     assert any("workload" in str(m) for m in response.context["messages"])
 
 
+def test_invalid_weights_show_their_error_and_keep_workload_budget_and_rank(client, cast):
+    client.force_login(cast.bob)
+    wanted = {"workload": "mnist-lenet", "epochs": "7", "rank": "score", "weights": "final_acc:1,bogus:2"}
+    response = client.get(reverse("leaderboard"), wanted)
+    board = response.context["board"]
+    assert (board["workload"], board["epochs"], board["rank"]) == ("mnist-lenet", 7, "score")
+    assert b'id="weights-error"' in response.content and b"bogus" in response.content
+    assert b'value="final_acc:1,bogus:2"' in response.content  # what was typed stays, to be fixed
+
+
+def test_the_board_page_shows_intervals_groups_and_the_seeds_that_would_separate(client, cast):
+    from dashboard.models import Policy, Run
+
+    for name, accuracies in (("steady", [0.95, 0.96, 0.97]), ("close", [0.94, 0.955, 0.965])):
+        policy = Policy.objects.create(team=cast.team, name=name, spec={"kind": "FIX", "k0": 0.1})
+        for seed, acc in enumerate(accuracies):
+            Run.objects.create(team=cast.team, policy=policy, policy_spec=policy.spec, workload="digits-mlp",
+                               epochs=5, seed=seed, status="succeeded", final_acc=acc, device="x86_64")  # fmt: skip
+    client.force_login(cast.bob)
+    response = client.get(reverse("leaderboard"), {"workload": "digits-mlp", "rank": "final_acc"})
+    content = response.content.decode()
+    assert content.count('class="group-badge" title="rank group 1"') == 2
+    assert 'id="power-note"' in content and "seeds per policy" in content
+    assert "96.00%" in content and "n=3" in content  # accuracies in percent, with n
+    assert 'title="final top-1: test accuracy after the last epoch — higher is better"' in content
+    assert 'id="column-chooser"' in content
+
+
 def test_the_leaderboard_partial_is_just_the_board(client, cast):
     client.force_login(cast.bob)
     response = client.get(reverse("leaderboard"), {"workload": "digits-mlp", "partial": "1"})
@@ -137,3 +168,11 @@ def test_the_study_form_names_bad_seeds(client, cast, step_policy):
         {"name": "s", "workload": "digits-mlp", "policies": [step_policy.pk], "seeds": "0, x", "epochs": 3},
     )
     assert response.status_code == 400 and "seeds" in response.context["form"].errors
+
+
+def test_the_catalog_explains_the_divergence_rule_with_this_servers_thresholds(client, cast, monkeypatch):
+    monkeypatch.setenv("ARENA_DIVERGENCE_LOSS_FACTOR", "25")
+    client.force_login(cast.bob)
+    content = client.get(reverse("catalog")).content.decode()
+    assert 'id="divergence"' in content and "<strong>25×</strong>" in content
+    assert 'id="statistics"' in content and "Holm" in content

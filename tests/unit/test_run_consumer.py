@@ -17,18 +17,27 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 @pytest.fixture
 def run(cast, step_policy):
     run = Run.objects.create(
-        team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="digits-mlp", epochs=3
+        team=cast.team,
+        policy=step_policy,
+        policy_spec=step_policy.spec,
+        workload="digits-mlp",
+        epochs=3,
+        status=Run.Status.RUNNING,
     )
     actions.record_epoch(run, {"epoch": 1, "test_acc": 0.5})
     return run
 
 
-def communicator(run_id: int, *, token: str | None = None, origin: str | None = None) -> WebsocketCommunicator:
+def communicator(
+    run_id: int, *, token: str | None = None, origin: str | None = None, host: str | None = None
+) -> WebsocketCommunicator:
     headers = []
     if token:
         headers.append((b"authorization", f"Token {token}".encode()))
     if origin:
         headers.append((b"origin", origin.encode()))
+    if host:
+        headers.append((b"host", host.encode()))
     return WebsocketCommunicator(application, f"/ws/runs/{run_id}/", headers=headers)
 
 
@@ -58,7 +67,7 @@ async def test_an_outsider_cannot_subscribe_to_another_teams_run(cast, run):
 
 
 async def test_an_anonymous_connection_is_refused(run):
-    ws = communicator(run.pk, origin="http://localhost")
+    ws = communicator(run.pk, origin="http://localhost", host="localhost")
     connected, code = await ws.connect()
     assert not connected and code == 4401
 

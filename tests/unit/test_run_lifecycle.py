@@ -43,7 +43,7 @@ def received(layer, channel, timeout: float = 0.5) -> list[dict]:
 
 
 def test_an_epoch_is_committed_before_it_is_broadcast(cast, step_policy):
-    run = make_run(cast, step_policy)
+    run = make_run(cast, step_policy, status=Run.Status.RUNNING)
     layer, channel = listen(realtime.run_group(run.pk))
     actions.record_epoch(run, {"epoch": 1, "train_loss": 1.5, "test_acc": 0.5, "top5": 0.9})
     [message] = received(layer, channel)
@@ -56,14 +56,14 @@ def test_an_epoch_is_committed_before_it_is_broadcast(cast, step_policy):
 
 
 def test_non_finite_metrics_are_stored_as_null(cast, step_policy):
-    run = make_run(cast, step_policy)
+    run = make_run(cast, step_policy, status=Run.Status.RUNNING)
     actions.record_epoch(run, {"epoch": 1, "train_loss": float("nan"), "lr_trace": [[0.0, float("inf")]]})
     row = EpochMetric.objects.get(run=run)
     assert row.train_loss is None and row.extra["lr_trace"] == [[0.0, None]]
 
 
 def test_recording_an_epoch_twice_keeps_one_row(cast, step_policy):
-    run = make_run(cast, step_policy)
+    run = make_run(cast, step_policy, status=Run.Status.RUNNING)
     actions.record_epoch(run, {"epoch": 1, "test_acc": 0.4})
     actions.record_epoch(run, {"epoch": 1, "test_acc": 0.6})
     assert list(EpochMetric.objects.filter(run=run).values_list("test_acc", flat=True)) == [0.6]
@@ -125,7 +125,7 @@ def test_a_studys_runs_train_together_and_each_keeps_its_own_epochs_and_result(c
     # This test is the worker: each group the study sends trains in-process (the integration tests use the broker).
     batches = []
 
-    def train_now(groups):
+    def train_now(groups, queue):
         for ids in groups:
             batches.append(ids)
             tasks.train_batch(ids)

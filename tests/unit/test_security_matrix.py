@@ -8,12 +8,15 @@ to the login page (pages) or get 401 (API). Each cell is its own test.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from dashboard.models import Job, Policy, Run, Study
+from dashboard.models import Invitation, Job, Policy, Run, Study
 
 ROLES = ["alice", "bob", "carol", "oscar", "anonymous"]
 
@@ -35,7 +38,19 @@ def world(cast):
         study=study,
     )
     job = Job.objects.create(team=cast.team, kind="lr_range", params={"workload": "digits-mlp"}, created_by=cast.bob)
-    return {"P": policy.pk, "R": run.pk, "S": study.pk, "J": job.pk, "team": cast.team.slug}
+    invitation = Invitation.objects.create(
+        team=cast.team, role="viewer", token="matrix-token", expires_at=timezone.now() + timedelta(days=1), max_uses=9
+    )
+    return {
+        "P": policy.pk,
+        "R": run.pk,
+        "S": study.pk,
+        "J": job.pk,
+        "team": cast.team.slug,
+        "U": cast.bob.pk,  # a member, whose role admins change
+        "I": invitation.pk,
+        "token": invitation.token,
+    }
 
 
 # (name, method, path, data, {role: expected status})
@@ -62,6 +77,20 @@ PAGES = [
         "post",
         "/teams/{team}/",
         {"action": "invite", "role": "member", "days": 7, "max_uses": 1},
+        [302, 403, 403, 404, 302],
+    ),
+    (
+        "change a role on the team page",
+        "post",
+        "/teams/{team}/",
+        {"action": "role", "user": "{U}", "role": "viewer"},
+        [302, 403, 403, 404, 302],
+    ),
+    (
+        "revoke an invitation on the team page",
+        "post",
+        "/teams/{team}/",
+        {"action": "revoke", "invitation": "{I}"},
         [302, 403, 403, 404, 302],
     ),
     ("admin: runs", "get", "/admin/dashboard/run/", None, [302, 302, 302, 302, 302]),
@@ -101,9 +130,21 @@ API = [
     ("compare", "get", "/api/compare/?study={S}", None, [200, 200, 200, 404, 401]),
     ("compare runs", "get", "/api/compare/?runs={R}", None, [200, 200, 200, 200, 401]),  # filtered, see below
     ("leaderboard", "get", "/api/leaderboard/?workload=digits-mlp", None, [200, 200, 200, 200, 401]),
+    ("profiles", "get", "/api/leaderboard/profile/?boards=digits-mlp:3", None, [200, 200, 200, 200, 401]),
     ("job", "get", "/api/jobs/{J}/", None, [200, 200, 200, 404, 401]),
     ("cancel a job", "post", "/api/jobs/{J}/cancel/", {}, [200, 200, 403, 404, 401]),
     ("convert a policy", "post", "/api/policies/{P}/convert/", {"wd": 0.0005}, [201, 201, 403, 404, 401]),
+    # teams: anyone signed in creates a team and accepts an invitation; members read the member list;
+    # admins change roles, remove members and manage invitations
+    ("my teams", "get", "/api/teams/", None, [200, 200, 200, 200, 401]),
+    ("create a team", "post", "/api/teams/", {"name": "Brand new"}, [201, 201, 201, 201, 401]),
+    ("team members", "get", "/api/teams/{team}/members/", None, [200, 200, 200, 404, 401]),
+    ("change a role", "patch", "/api/teams/{team}/members/{U}/", {"role": "viewer"}, [200, 403, 403, 404, 401]),
+    ("remove a member", "delete", "/api/teams/{team}/members/{U}/", None, [204, 403, 403, 404, 401]),
+    ("invitations", "get", "/api/teams/{team}/invitations/", None, [200, 403, 403, 404, 401]),
+    ("invite", "post", "/api/teams/{team}/invitations/", {"role": "member"}, [201, 403, 403, 404, 401]),
+    ("revoke an invitation", "post", "/api/teams/{team}/invitations/{I}/revoke/", {}, [200, 403, 403, 404, 401]),
+    ("accept an invitation", "post", "/api/invitations/accept/", {"token": "{token}"}, [200, 200, 200, 200, 401]),
 ]
 
 
@@ -174,7 +215,7 @@ def test_viewers_cannot_write_anything_through_the_api(api_client, cast, world):
 async def test_websockets(cast, world, role, connects, kind):
     from dashboard.asgi import application
 
-    headers = [(b"origin", b"http://localhost")]
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
     if role != "anonymous":
         key = await database_sync_to_async(lambda: Token.objects.create(user=getattr(cast, role)).key)()
         headers = [(b"authorization", f"Token {key}".encode())]
@@ -202,3 +243,23 @@ def test_a_staff_team_admin_sees_only_their_teams_runs_in_the_admin(client, cast
     assert response.status_code == 200
     shown = {run.team_id for run in response.context["cl"].result_list}
     assert shown == {cast.team.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.parametrize("role, told", [("alice", True), ("bob", True), ("carol", True), ("oscar", False)])
+async def test_the_leaderboard_socket_tells_only_who_can_see_a_private_run(cast, world, role, told):
+    from dashboard import actions
+    from dashboard.asgi import application
+
+    key = await database_sync_to_async(lambda: Token.objects.create(user=getattr(cast, role)).key)()
+    ws = WebsocketCommunicator(
+        application, "/ws/leaderboard/digits-mlp/", headers=[(b"authorization", f"Token {key}".encode())]
+    )
+    connected, _ = await ws.connect()
+    assert connected
+    await database_sync_to_async(Run.objects.filter(pk=world["R"]).update)(status=Run.Status.RUNNING)
+    run = await database_sync_to_async(Run.objects.get)(pk=world["R"])
+    await database_sync_to_async(actions.finish_run)(run, {"status": "succeeded", "summary": {"final_acc": 0.9}})
+    assert (not await ws.receive_nothing(timeout=0.3)) is told
+    await ws.disconnect()

@@ -123,18 +123,19 @@ def test_another_teams_private_policy_cannot_join_a_study(api_client, cast):
 
 def test_cost_to_target_counts_epochs_iterations_and_seconds_until_first_reached():
     epochs = [
-        {"epoch": 1, "test_acc": 0.5, "seconds": 1.0, "iterations": 45},
-        {"epoch": 2, "test_acc": 0.91, "seconds": 1.5, "iterations": 90},
-        {"epoch": 3, "test_acc": 0.95, "seconds": 1.0, "iterations": 135},
+        {"epoch": 1, "test_acc": 0.5, "seconds": 1.0, "iterations": 45, "samples": 1437},
+        {"epoch": 2, "test_acc": 0.91, "seconds": 1.5, "iterations": 90, "samples": 2874},
+        {"epoch": 3, "test_acc": 0.95, "seconds": 1.0, "iterations": 135, "samples": 4311},
     ]
     assert studies.target_reached(epochs, 0.9) == {
         "epochs_to_target": 2,
         "iterations_to_target": 90,
+        "samples_to_target": 2874,
         "seconds_to_target": 2.5,
     }
     assert studies.target_reached(epochs, 0.99)["epochs_to_target"] is None
     no_target = studies.target_reached(epochs, None)
-    assert set(no_target.values()) == {None} and len(no_target) == 3
+    assert set(no_target.values()) == {None} and len(no_target) == 4
 
 
 def test_finishing_a_run_stores_its_metrics_and_cost_to_the_studys_target(cast, policies):
@@ -145,9 +146,10 @@ def test_finishing_a_run_stores_its_metrics_and_cost_to_the_studys_target(cast, 
         workload="digits-mlp",
         epochs=2,
         target_accuracy=0.6,
+        status=Run.Status.RUNNING,
     )
-    actions.record_epoch(run, {"epoch": 1, "test_acc": 0.5, "seconds": 2.0, "iterations": 10})
-    actions.record_epoch(run, {"epoch": 2, "test_acc": 0.7, "seconds": 3.0, "iterations": 20})
+    actions.record_epoch(run, {"epoch": 1, "test_acc": 0.5, "seconds": 2.0, "iterations": 10, "samples": 320})
+    actions.record_epoch(run, {"epoch": 2, "test_acc": 0.7, "seconds": 3.0, "iterations": 20, "samples": 640})
     summary = {
         "final_acc": 0.7,
         "best_acc": 0.7,
@@ -162,8 +164,8 @@ def test_finishing_a_run_stores_its_metrics_and_cost_to_the_studys_target(cast, 
     actions.finish_run(run, {"status": "succeeded", "summary": summary})
     run.refresh_from_db()
     assert (run.final_top5, run.ac, run.cv, run.cvac, run.loss_gap) == (0.99, 0.8, 0.1, 0.05, 0.2)
-    cost = (run.epochs_to_target, run.iterations_to_target, run.seconds_to_target)
-    assert cost == (2, 20, 5.0)
+    cost = (run.epochs_to_target, run.iterations_to_target, run.samples_to_target, run.seconds_to_target)
+    assert cost == (2, 20, 640, 5.0)
 
 
 def make_finished_study(cast, policies):
@@ -181,7 +183,7 @@ def make_finished_study(cast, policies):
                 workload="digits-mlp",
                 epochs=3,
                 seed=seed,
-                status="succeeded",
+                status="running",
                 final_acc=0.9 + seed / 100,
             )
             for epoch in (1, 2, 3):
@@ -195,6 +197,7 @@ def make_finished_study(cast, policies):
                         "lr_mean": 0.05,
                     },
                 )
+            Run.objects.filter(pk=run.pk).update(status="succeeded")
     return study
 
 
@@ -258,7 +261,12 @@ def test_long_series_are_downsampled_deterministically_keeping_the_ends():
 
 def test_compare_windows_and_downsamples_on_the_server(api_client, cast, policies):
     run = Run.objects.create(
-        team=cast.team, policy=policies[0], policy_spec=policies[0].spec, workload="digits-mlp", epochs=600
+        team=cast.team,
+        policy=policies[0],
+        policy_spec=policies[0].spec,
+        workload="digits-mlp",
+        epochs=600,
+        status=Run.Status.RUNNING,
     )
     for epoch in range(1, 601):
         actions.record_epoch(run, {"epoch": epoch, "test_acc": epoch / 600, "seconds": 1.0})

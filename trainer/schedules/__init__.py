@@ -17,7 +17,7 @@ curves); only ``as_lr_scheduler`` needs it.
 from __future__ import annotations
 
 from . import adaptive, composite, cyclic, decaying, learned, restarts  # noqa: F401  (registers the kinds)
-from .curve import curve
+from .curve import MAX_PREVIEW_CONVERSION_STEPS, curve
 from .errors import SpecError
 from .policy import AdaptivePolicy, Policy, build
 from .registry import KINDS, KindDecl, catalog
@@ -36,5 +36,6 @@ __all__ = [
     "catalog",
     "curve",
     "remove_weight_decay",
+    "MAX_PREVIEW_CONVERSION_STEPS",
     "validate",
 ]

@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
+from .budget import ConversionTooLong, charge, charged, conversion_budget
 from .errors import ErrorBag, join
 from .params import Param, boundaries, lr, real
 from .policy import Policy, lr_bounds, make_fn
 from .registry import KindDecl, LRFn, register
-from .validation import validate
+from .validation import MAX_CHECK_STEPS, validate
 
 LR_CEILING = 1e30
 LOG_CEILING = math.log(LR_CEILING)
@@ -38,8 +41,8 @@ ITERATION = ("iteration",)
 
 WD = real("wd", "weight decay of the run being converted", 5e-4, 0.0, 1.0)
 MOMENTUM = real("momentum", "SGD momentum (PyTorch's form)", 0.9, 0.0, 1.0, high_inclusive=False)
-HORIZON = Param("horizon", "int", "iterations covered (precomputed once)", unit="t", default=DEFAULT_HORIZON,
-                min=1, max=MAX_ITERATIONS)
+HORIZON = Param("horizon", "int", "iterations covered (computed as training reaches them)", unit="t",
+                default=DEFAULT_HORIZON, min=1, max=MAX_ITERATIONS)
 
 
 class Breakdown(ArithmeticError):
@@ -145,18 +148,92 @@ def _check_texp(s: dict, bag: ErrorBag, path: str, unit: str) -> None:
             bag.add(join(path, f"lrs.{i}"), problem)
 
 
-# Tables: the exact recursion over a precomputed horizon (EXPCOS, NOWD).
+# Tables: the exact recursion, computed lazily up to the iterations asked for (EXPCOS, NOWD).
+#
+# A table costs one step of the recursion per iteration, in Python (~1 us), and
+# no closed form exists for a changing LR. So nothing computes a table that a
+# caller does not read: validation proves the absence of a breakdown from the
+# base's highest LR (below), a training run extends its table as it goes, and
+# a preview runs under `conversion_budget`, which refuses to compute more steps
+# than the budget allows (ConversionTooLong) instead of taking a worker's CPU.
+
+# A breakdown the LR bound cannot rule out is searched this far (all of a spec's conversions together).
+EXACT_CHECK_MAX_STEPS = MAX_CHECK_STEPS
+CHUNK = 4096  # table entries computed at a time, so a run extends its table without a per-step call
 
 
-@lru_cache(maxsize=4)
-def _table(key: str) -> array:
+class LazyTable:
+    """The converted LRs eta~_0 .. eta~_(horizon-1) of one spec, computed in order as far as read.
+
+    The same recursion as ``converted_lrs``, resumable: the values are those
+    of the whole table computed at once, bit for bit.
+    """
+
+    def __init__(self, key: str, s: dict) -> None:
+        self.key = key
+        self.size = s["horizon"]
+        self._wd, self._momentum = s["wd"], s["momentum"]
+        self._base = iter(_base_lrs(s))
+        # A step costs about one unit for a simple base, more for a nested one (each level a call).
+        self._weight = 1 if s["kind"] == "EXPCOS" else 1 + _depth(s["base"])
+        self._values = array("d")
+        self._b = 0.0
+        self._log_c = 0.0
+        self._broken: Breakdown | None = None
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def computed(self) -> int:
+        """How many entries have been computed so far."""
+        return len(self._values)
+
+    def __getitem__(self, i: int) -> float:
+        paid = charged(self.key)
+        if paid is not None:  # in a budget, a reader pays for how far it reads (cached or not), no more
+            if paid < (i + 1) * self._weight:
+                self.extend_to(i + 1)
+        elif i >= len(self._values):
+            self.extend_to(min(self.size, max(i + 1, len(self._values) + CHUNK)))
+        return self._values[i]
+
+    def extend_to(self, n: int) -> None:
+        """Compute the entries up to ``n`` (exclusive); raises Breakdown where alpha <= 0.
+
+        Within a conversion_budget, reaching ``n`` costs n steps (times the base's weight).
+        """
+        with self._lock:
+            charge(self.key, n * self._weight)
+            done = len(self._values)
+            if n <= done:
+                return
+            if self._broken is not None:
+                raise self._broken
+            out, wd, momentum = self._values, self._wd, self._momentum
+            b, log_c = self._b, self._log_c
+            for t, eta in enumerate(islice(self._base, n - done), start=done):
+                d = momentum * b + wd
+                a = 1.0 - eta * d
+                if a <= 0.0:
+                    self._broken = Breakdown(t)
+                    raise self._broken
+                log_a = math.log(a)
+                out.append(math.exp(min(math.log(eta) - 2.0 * log_c - log_a, LOG_CEILING)) if eta > 0.0 else 0.0)
+                log_c += log_a
+                b = d / a
+            self._b, self._log_c = b, log_c
+
+
+@lru_cache(maxsize=16)  # a PIECEWISE's 16 stages: validating it again (build, curve) reuses every table
+def _table(key: str) -> LazyTable:
     """The converted LRs of a normalized EXPCOS or NOWD spec (given as JSON)."""
-    s = json.loads(key)
-    return converted_lrs(_base_lrs(s), s["wd"], s["momentum"])
+    return LazyTable(key, json.loads(key))
 
 
-def table_for(s: dict) -> array:
-    """Cached per spec: validation computes it (to find a breakdown), build reuses it."""
+def table_for(s: dict) -> LazyTable:
+    """Cached per spec, so that what one reader computed the next one reuses."""
     return _table(json.dumps({k: v for k, v in s.items() if k != "unit"}, sort_keys=True))
 
 
@@ -170,7 +247,18 @@ def _base_lrs(s: dict) -> Iterable[float]:
     return (policy.lr_at(i, per_epoch) for i in range(s["horizon"]))
 
 
-def _table_maker(after: Callable[[array], Callable[[float, int], float]]) -> Callable[[dict, str], LRFn]:
+def _depth(spec: Any) -> int:
+    """Levels of composite policies nested in ``spec`` (0 for a simple one)."""
+    children = [v for v in spec.values() if isinstance(v, dict) and "kind" in v]
+    children += [item for v in spec.values() if isinstance(v, list) for item in v if isinstance(item, dict)]
+    return 1 + max(map(_depth, children)) if children else 0
+
+
+def _highest_base_lr(s: dict) -> float:
+    return s["k0"] if s["kind"] == "EXPCOS" else lr_bounds(s["base"])[1]
+
+
+def _table_maker(after: Callable[[LazyTable], Callable[[float, int], float]]) -> Callable[[dict, str], LRFn]:
     def make(s: dict, unit: str) -> LRFn:
         table = table_for(s)
         size = len(table)
@@ -185,27 +273,42 @@ def _table_maker(after: Callable[[array], Callable[[float, int], float]]) -> Cal
     return make
 
 
-def _zero_after(table: array) -> Callable[[float, int], float]:
+def _zero_after(table: LazyTable) -> Callable[[float, int], float]:
     return lambda t, size: 0.0  # the cosine base schedule has reached 0: training is over
 
 
-def _held_after(table: array) -> Callable[[float, int], float]:
+def _held_after(table: LazyTable) -> Callable[[float, int], float]:
     # exact only up to the horizon; holding keeps a scheduler stepped once more valid
     return lambda t, size: table[size - 1]
 
 
 def _check_table(s: dict, bag: ErrorBag, path: str, unit: str) -> None:
+    """No breakdown before the horizon, proved without the table where the LR bound allows.
+
+    If every base LR is at most an LR whose alpha is real (LR·wd <= (1 - sqrt(momentum))^2),
+    b_t stays below that LR's fixed point and alpha_t >= its alpha > 0: the conversion
+    never breaks down (b_(t+1) grows with b_t and with eta_t). Otherwise the exact
+    recursion looks for a breakdown, within the validation's budget (EXACT_CHECK_MAX_STEPS
+    unless a trusted caller opened a larger `conversion_budget` around the validation).
+    """
     if any(s[p.name] is None for p in KINDS_WITH_TABLES[s["kind"]]):
         return
+    highest = _highest_base_lr(s)
+    problem = alpha_problem(highest, s["wd"], s["momentum"])
+    if problem is None:
+        return
     if s["kind"] == "EXPCOS":
-        problem = alpha_problem(s["k0"], s["wd"], s["momentum"])
-        if problem:
-            bag.add(join(path, "wd"), problem)
-            return
-    try:
-        table_for(s)
+        bag.add(join(path, "wd"), problem)
+        return
+    try:  # charged to the validation's budget (validate() opens one): refused before any work if too long
+        with conversion_budget(EXACT_CHECK_MAX_STEPS, shared=True):
+            table_for(s).extend_to(s["horizon"])
     except Breakdown as exc:
         bag.add(join(path, "wd"), str(exc))
+    except ConversionTooLong:
+        bag.add(join(path, "wd"), f"the base's LR reaches {highest:.3g}: {problem}; past that bound a conversion "
+                                  f"is checked exactly, for a horizon of at most {EXACT_CHECK_MAX_STEPS} iterations "
+                                  "(all of a policy's conversions together, fewer with a nested base)")
 
 
 EXPCOS_PARAMS = (

@@ -5,18 +5,22 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .budget import conversion_budget
 from .errors import ErrorBag, join
 from .params import Param
 from .registry import KINDS, UNITS, KindDecl
 
 MAX_DEPTH = 3  # composite policies nested in one another, at most
+# Iterations of exact conversions (EXPCOS, NOWD) one validation may compute to look for a breakdown.
+MAX_CHECK_STEPS = 12_000
 RESERVED = ("kind", "unit")
 
 
 def validate(spec: Any) -> dict[str, Any]:
     """The normalized spec (defaults filled in, plain JSON types), or SpecError."""
     bag = ErrorBag()
-    normalized = normalize(spec, bag, path="", depth=0, parent_unit=None)
+    with conversion_budget(MAX_CHECK_STEPS, shared=True):
+        normalized = normalize(spec, bag, path="", depth=0, parent_unit=None)
     bag.raise_if_any()
     assert normalized is not None
     return normalized

@@ -1,4 +1,4 @@
-"""`make run`: migrate, seed the demo, then run Redis, a Celery worker and daphne.
+"""`make run`: migrate, seed the demo, then run Redis (append-only persistence), Celery workers and daphne.
 
 The processes run under honcho's manager: their output is multiplexed with a
 coloured prefix, and Ctrl-C (or the end of any one of them) stops them all.
@@ -30,6 +30,17 @@ def redis_answers(url: str) -> bool:
         return False
 
 
+def visible_gpus() -> int:
+    """How many NVIDIA GPUs this machine shows (nvidia-smi -L), without loading PyTorch."""
+    if not shutil.which("nvidia-smi"):
+        return 0
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
+
+
 class Command(BaseCommand):
     help = "Run LR Arena on this machine: Redis (unless REDIS_URL points elsewhere), a worker and the web server."
 
@@ -46,18 +57,25 @@ class Command(BaseCommand):
             call_command("seed_demo")
 
         manager = Manager()
+        gpus = visible_gpus()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "REDIS_URL": settings.REDIS_URL}
+        if gpus:
+            env["ARENA_GPU_WORKERS"] = "1"
         redis_cmd = self.redis_command()
         if redis_cmd:
             manager.add_process("redis", redis_cmd, env=env, cwd=str(ROOT))
         python = shlex.quote(sys.executable)
-        manager.add_process(
-            "worker",
-            f"{python} -m celery -A dashboard worker --pool=solo --queues=arena --loglevel=INFO "
-            f"--hostname=arena-worker@%h",
-            env=env,
-            cwd=str(ROOT),
-        )
+        # One CPU worker, and one worker per visible GPU (cuda:N), each on its device's queue.
+        for name, device in [("cpu-worker", "cpu"), *((f"gpu{i}-worker", f"cuda:{i}") for i in range(gpus))]:
+            queue = "gpu" if device.startswith("cuda") else "cpu"
+            manager.add_process(
+                name,
+                f"{python} -m celery -A dashboard worker --pool=solo --queues={queue} --loglevel=INFO "
+                f"--hostname={name}@%h",
+                env={**env, "ARENA_DEVICE": device},
+                cwd=str(ROOT),
+            )
+        self.stdout.write(f"workers: 1 on the CPU, {gpus} on GPUs")
         manager.add_process(
             "web",
             f"{python} -m daphne -b {shlex.quote(host)} -p {port} dashboard.asgi:application",
@@ -92,5 +110,5 @@ class Command(BaseCommand):
         data_dir.mkdir(parents=True, exist_ok=True)
         return (
             f"redis-server --bind {parsed.hostname or '127.0.0.1'} --port {parsed.port or 6379} "
-            f"--save '' --appendonly no --dir {shlex.quote(str(data_dir))}"
+            f"--save '' --appendonly yes --appendfsync everysec --dir {shlex.quote(str(data_dir))}"
         )
