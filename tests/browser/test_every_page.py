@@ -67,6 +67,7 @@ def main_pages(data) -> list[str]:
         f"/studies/{data['study']}/",
         f"/compare/?study={data['study']}",
         "/leaderboard/",
+        "/leaderboard/profile/",
         "/tools/",
         f"/tools/{data['job']}/",
         "/teams/",
