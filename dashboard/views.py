@@ -339,6 +339,9 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+RUN_PICKER_ROWS = 200  # the compare page's runs table: the most recent matching runs
+
+
 @login_required
 def compare_page(request: HttpRequest) -> HttpResponse:
     """The chart of the chosen runs (a study's, or any picked in the runs table), above the table and its filters."""
@@ -365,9 +368,6 @@ def compare_page(request: HttpRequest) -> HttpResponse:
             "more_rows": len(runs) == RUN_PICKER_ROWS,
         },
     )
-
-
-RUN_PICKER_ROWS = 200
 
 
 def _selected_runs(request: HttpRequest) -> list[int]:
