@@ -14,6 +14,10 @@ from dashboard.models import EpochMetric, Invitation, Membership, Policy, Run, S
 from trainer import schedules
 
 
+def _policies(n: int) -> str:
+    return f"{n} {'policy' if n == 1 else 'policies'}"
+
+
 class ScopedRelatedFilter(admin.RelatedFieldListFilter):
     """A list filter on a relation that offers only the objects the staff user manages."""
 
@@ -137,23 +141,25 @@ class PolicyAdmin(ScopedAdmin):
     def publish(self, request, queryset: QuerySet[Policy]) -> None:
         for policy in queryset:
             actions.publish_policy(policy)
-        messages.success(request, f"Published {queryset.count()} policies.")
+        messages.success(request, f"Published {_policies(queryset.count())}.")
 
     @admin.action(description="Unpublish (keeps every run)")
     def unpublish(self, request, queryset: QuerySet[Policy]) -> None:
         for policy in queryset:
             actions.unpublish_policy(policy)
-        messages.success(request, f"Unpublished {queryset.count()} policies.")
+        messages.success(request, f"Unpublished {_policies(queryset.count())}.")
 
     @admin.action(description="Archive")
     def archive(self, request, queryset: QuerySet[Policy]) -> None:
         for policy in queryset:
             actions.archive_policy(policy, True)
+        messages.success(request, f"Archived {_policies(queryset.count())} (runs and results are kept).")
 
     @admin.action(description="Restore from the archive")
     def unarchive(self, request, queryset: QuerySet[Policy]) -> None:
         for policy in queryset:
             actions.archive_policy(policy, False)
+        messages.success(request, f"Restored {_policies(queryset.count())} from the archive.")
 
     @admin.action(description="Duplicate")
     def duplicate(self, request, queryset: QuerySet[Policy]) -> None:

@@ -44,9 +44,11 @@ def field_name(kind: str, param: str) -> str:
 
 
 def _parse_number_list(raw: str, *, integer: bool) -> list:
-    items = [item.strip() for item in raw.replace(";", ",").split(",") if item.strip()]
-    if not items:
+    items = [item.strip() for item in raw.replace(";", ",").split(",")]
+    if not any(items):
         raise forms.ValidationError("Enter at least one number, separated by commas.")
+    if "" in items:
+        raise forms.ValidationError(f"Entry {items.index('') + 1} is empty: enter a number.")
     values = []
     for item in items:
         try:
@@ -203,6 +205,8 @@ class PolicyForm(forms.Form):
             target = field_name(kind, head)
             if target not in self.fields:
                 target = "unit" if head == "unit" else None
+            if rest.isdigit():
+                rest = f"entry {int(rest) + 1}"  # boundaries.1 is the second entry of the list
             for message in messages:
                 self.add_error(target, f"{rest}: {message}" if rest else message)
 
@@ -272,6 +276,10 @@ class StudyForm(forms.Form):
         self.fields["policies"].queryset = access.usable_policies(user).select_related("team").order_by("name")
         self.fields["policies"].label_from_instance = lambda p: f"{p.name} ({p.kind}, {p.team.name})"
         self.fields["workload"].choices = workload_choices()
+        from dashboard.studies import DEFAULT_LR_SCALES
+
+        self.lr_scale_count = len(DEFAULT_LR_SCALES)  # for the page's count of the runs it will queue
+        self.max_runs = settings.ARENA_MAX_STUDY_RUNS
 
     def clean_seeds(self):
         seeds = self.cleaned_data["seeds"]
@@ -292,3 +300,36 @@ class StudyForm(forms.Form):
             if runs > settings.ARENA_MAX_STUDY_RUNS:
                 self.add_error("seeds", f"This study would queue {runs} runs; at most {settings.ARENA_MAX_STUDY_RUNS}.")
         return cleaned
+
+
+class RunPickerForm(forms.Form):
+    """Filters for the compare page's runs table; every field optional (a GET form)."""
+
+    workload = forms.ChoiceField(required=False)
+    policy = forms.ModelChoiceField(queryset=None, required=False, empty_label="any policy")
+    status = forms.ChoiceField(required=False)
+    study = forms.ModelChoiceField(queryset=None, required=False, empty_label="any study")
+    since = forms.DateField(required=False, label="from", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="to", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, user=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from dashboard.models import Run
+
+        self.fields["workload"].choices = [("", "any workload"), *workload_choices()]
+        self.fields["status"].choices = [("", "any status"), *Run.Status.choices]
+        self.fields["policy"].queryset = access.visible_policies(user).order_by("name")
+        self.fields["study"].queryset = access.studies_for(user).order_by("-created_at")
+
+    def filter(self, runs):
+        if not self.is_valid():
+            return runs
+        data = self.cleaned_data
+        for name in ("workload", "policy", "status", "study"):
+            if data.get(name):
+                runs = runs.filter(**{name: data[name]})
+        if data.get("since"):
+            runs = runs.filter(created_at__date__gte=data["since"])
+        if data.get("until"):
+            runs = runs.filter(created_at__date__lte=data["until"])
+        return runs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -13,7 +15,7 @@ from django.views.decorators.http import require_POST
 from dashboard import access, actions, halving, leaderboard, ratelimit, studies
 from dashboard.api.serializers import LeaderboardQuerySerializer
 from dashboard.catalog import grouped_catalog
-from dashboard.forms import PolicyForm, RunForm, StudyForm, editable_kinds, initial_from_spec
+from dashboard.forms import PolicyForm, RunForm, RunPickerForm, StudyForm, editable_kinds, initial_from_spec
 from dashboard.presenters import epoch_rows, run_state, study_state
 from trainer import schedules
 from trainer.workloads import list_workloads
@@ -41,13 +43,24 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def policy_list(request: HttpRequest) -> HttpResponse:
-    policies = (
-        access.policies_for(request.user)
-        .select_related("team", "created_by")
-        .annotate(n_runs=Count("runs"))
-        .order_by("name")
+    """The user's teams' policies, then the ones other teams share (the curated reference set among them)."""
+    show_archived = request.GET.get("archived") == "1"
+    visible = access.visible_policies(request.user).select_related("team", "created_by").order_by("name")
+    if not show_archived:
+        visible = visible.filter(archived=False)
+    teams = access.teams_for(request.user)
+    mine = visible.filter(team__in=teams).annotate(n_runs=Count("runs"))
+    shared = visible.exclude(team__in=teams)
+    return render(
+        request,
+        "dashboard/policy_list.html",
+        {
+            "policies": mine,
+            "shared": shared,
+            "show_archived": show_archived,
+            "n_archived": access.policies_for(request.user).filter(archived=True).count(),
+        },
     )
-    return render(request, "dashboard/policy_list.html", {"policies": policies})
 
 
 def _editor_context(request: HttpRequest, form: PolicyForm, **extra) -> dict:
@@ -149,6 +162,7 @@ def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "policy": policy,
             "runs": runs,
             "run_form": run_form,
+            "workload_steps": {w["name"]: math.ceil(w["train_size"] / w["batch_size"]) for w in list_workloads()},
             "can_write": access.can_write(request.user, policy.team),
             "is_admin": access.is_team_admin(request.user, policy.team),
         },
@@ -325,12 +339,45 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+RUN_PICKER_ROWS = 200  # the compare page's runs table: the most recent matching runs
+
+
 @login_required
 def compare_page(request: HttpRequest) -> HttpResponse:
+    """The chart of the chosen runs (a study's, or any picked in the runs table), above the table and its filters."""
+    picker = RunPickerForm(request.GET or None, user=request.user)
+    wanted = _selected_runs(request)
+    yours = set(access.runs_for(request.user).filter(pk__in=wanted).values_list("pk", flat=True))
+    selected = [pk for pk in wanted if pk in yours]
     study = None
-    if request.GET.get("study"):
+    if request.GET.get("study") and not selected:
         study = access.get_study_for_user(request.user, request.GET["study"])
-    return render(request, "dashboard/compare.html", {"study": study, "runs": request.GET.get("runs", "")})
+    matching = picker.filter(access.runs_for(request.user).select_related("policy", "study").order_by("-created_at"))
+    runs = list(matching[:RUN_PICKER_ROWS])
+    shown = {run.pk for run in runs}
+    return render(
+        request,
+        "dashboard/compare.html",
+        {
+            "study": study,
+            "runs": ",".join(map(str, selected)),
+            "picker": picker,
+            "picker_runs": runs,
+            "selected": set(selected),
+            "selected_elsewhere": [pk for pk in selected if pk not in shown],
+            "more_rows": len(runs) == RUN_PICKER_ROWS,
+        },
+    )
+
+
+def _selected_runs(request: HttpRequest) -> list[int]:
+    """Run ids from ?runs=1,2 or ?runs=1&runs=2 (the table's checkboxes), in order, without repeats."""
+    ids: list[int] = []
+    for value in request.GET.getlist("runs"):
+        for part in value.split(","):
+            if part.strip().isdigit() and int(part) not in ids:
+                ids.append(int(part))
+    return ids[:200]
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

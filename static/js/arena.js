@@ -77,6 +77,50 @@
 
   var plotConfig = { responsive: true, displaylogo: false };
 
+  /* Layout defaults every chart shares: hover labels show whole names and values
+   * to 4 significant digits, and axes make room for their own ticks and titles
+   * (a right-hand y axis is not clipped). */
+  function readable(layout) {
+    layout.hoverlabel = Object.assign({ namelength: -1 }, layout.hoverlabel);
+    ["xaxis", "yaxis"].forEach(function (key) { layout[key] = layout[key] || {}; });
+    Object.keys(layout).forEach(function (key) {
+      if (/^[xy]axis\d*$/.test(key)) {
+        layout[key] = Object.assign({ hoverformat: ".4~g", automargin: true }, layout[key]);
+      }
+    });
+    return layout;
+  }
+
+  /* A table that scrolls in its own box must be reachable by keyboard to be scrolled:
+   * it joins the tab order while it overflows (on load, resize, and when a page redraws it). */
+  function keyboardScrollable() {
+    document.querySelectorAll(".table-scroll, table.grid").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth + 1) {
+        box.setAttribute("tabindex", "0");
+        if (!box.hasAttribute("aria-label")) { box.setAttribute("aria-label", "scrollable table"); }
+      } else if (box.getAttribute("aria-label") === "scrollable table") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("aria-label");
+      }
+    });
+  }
+  var markSoon = (function () {
+    var timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(keyboardScrollable, 100); };
+  })();
+  document.addEventListener("DOMContentLoaded", keyboardScrollable);
+  window.addEventListener("resize", markSoon);
+  new MutationObserver(function (records) {
+    var ours = records.every(function (r) { return r.type === "attributes"; });
+    if (!ours) { markSoon(); }
+  }).observe(document.documentElement, { childList: true, subtree: true });
+
+  /* A form with data-confirm asks before it submits (publishing, cancelling a run). */
+  document.addEventListener("submit", function (event) {
+    var message = event.target.dataset && event.target.dataset.confirm;
+    if (message && !window.confirm(message)) { event.preventDefault(); }
+  });
+
   // <select data-autosubmit> submits its form when changed (no inline handlers: the CSP forbids them).
   document.addEventListener("change", function (event) {
     var target = event.target;
@@ -87,6 +131,6 @@
 
   window.arena = {
     csrfToken: csrfToken, postJSON: postJSON, getJSON: getJSON, openSocket: openSocket,
-    fmt: fmt, debounce: debounce, plotConfig: plotConfig,
+    fmt: fmt, debounce: debounce, plotConfig: plotConfig, readable: readable,
   };
 })();

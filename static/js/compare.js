@@ -19,6 +19,10 @@
   function xMode() { return document.querySelector("input[name=x]:checked").value; }
 
   function fetchAndDraw() {
+    if (!el.dataset.study && !el.dataset.runs) {
+      statusLine.textContent = "Tick runs in the table below (filter it first if you like), then Compare selected runs.";
+      return;
+    }
     var params = { study: el.dataset.study, runs: el.dataset.runs, x: xMode() };
     if (range) { params.x0 = range[0]; params.x1 = range[1]; }
     statusLine.textContent = "loading…";

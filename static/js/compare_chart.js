@@ -61,7 +61,7 @@
       yaxis: { domain: [0.56, 1], title: { text: "test accuracy" } },
       yaxis2: { domain: [0.29, 0.52], title: { text: "test loss" }, type: options.logLoss ? "log" : "linear" },
       yaxis3: { domain: [0, 0.24], title: { text: "LR (mean)" }, type: options.logLr ? "log" : "linear" },
-      legend: { orientation: "h", y: 1.08 },
+      legend: { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom" },
       hovermode: "x unified",
     };
     if (options.range) { layout.xaxis.range = options.range; }
@@ -70,7 +70,7 @@
 
   function draw(el, data, options) {
     var fig = build(data, options);
-    Plotly.react(el, fig.traces, fig.layout, arena.plotConfig);
+    Plotly.react(el, fig.traces, arena.readable(fig.layout), arena.plotConfig);
     el.dataset.series = String(data.series.length);
     el.dataset.webgl = String(fig.webgl);
     el.dataset.downsampled = String(data.downsampled);

@@ -25,12 +25,37 @@
 
   function plot(target, traces, layout) {
     var base = { margin: margin, legend: { orientation: "h", y: -0.3 } };
-    Plotly.react(target, traces, Object.assign(base, layout), arena.plotConfig);
+    Plotly.react(target, traces, arena.readable(Object.assign(base, layout)), arena.plotConfig);
   }
 
   function link(href, text) { return "<a class='button' href='" + href + "'>" + text + "</a>"; }
 
   function fmt(v) { return v === null || v === undefined ? "–" : Number(v).toPrecision(4); }
+
+  /* Why a power-law fit says nothing, or null when it is a fit: flat η* gives p ≈ 0
+   * and R² ≈ 0 (float noise such as −8.665e-17), which is no exponent at all. */
+  function fitFailure(fit) {
+    var numbers = [fit.C, fit.p, fit.r2].concat(fit.p_ci || []);
+    if (!numbers.every(function (v) { return typeof v === "number" && isFinite(v); })) {
+      return "The power-law fit failed: it gave no finite exponent.";
+    }
+    if (Math.abs(fit.p) < 1e-9 || fit.r2 < 1e-6) {
+      return "The power-law fit failed: η* does not change with depth × width on this grid (R² ≈ 0), " +
+        "so there is no exponent to report. Try sizes further apart or a finer LR search.";
+    }
+    return null;
+  }
+
+  /* The range test's loss explodes at the end: a log axis clipped to a few times the
+   * starting loss keeps the useful part readable. */
+  function rangeTestAxis(steps) {
+    var losses = steps.map(function (s) { return s.smoothed; }).filter(function (v) { return v > 0 && isFinite(v); });
+    if (!losses.length) { return { type: "log", title: { text: "training loss (log)" } }; }
+    var low = Math.min.apply(null, losses);
+    var high = Math.min(Math.max.apply(null, losses), 4 * losses[0]);
+    return { type: "log", title: { text: "training loss (log)" },
+             range: [Math.log10(low * 0.8), Math.log10(Math.max(high, low * 1.5) * 1.25)] };
+  }
 
   var draw = {
     lr_search: function () {
@@ -60,7 +85,11 @@
       var traces = [{ x: cells.map(function (c) { return c.size; }), y: cells.map(function (c) { return c.eta_star; }),
         text: cells.map(function (c) { return c.depth + "×" + c.width; }), mode: "markers+text", textposition: "top center", name: "η*" }];
       var fit = job.result && job.result.fit;
-      if (fit) {
+      var failure = fit && fitFailure(fit);
+      if (failure) {
+        el.result.textContent = failure;
+        el.result.classList.add("error-text");
+      } else if (fit) {
         var sizes = cells.map(function (c) { return c.size; }).sort(function (a, b) { return a - b; });
         traces.push({ x: sizes, y: sizes.map(function (s) { return fit.C * Math.pow(s, -fit.p); }), mode: "lines", name: "fit C·(L·w)^−p" });
         el.result.innerHTML = "η* ≈ " + fmt(fit.C) + " · (depth·width)<sup>−" + fmt(fit.p) + "</sup>, p in [" + fmt(fit.p_ci[0]) + ", " + fmt(fit.p_ci[1]) + "] (95%), R² = " + fmt(fit.r2);
@@ -76,11 +105,14 @@
     lr_range: function () {
       var r = job.result;
       var steps = r && r.lrs ? r.lrs.map(function (lr, i) { return { lr: lr, loss: r.losses[i], smoothed: r.smoothed[i] }; }) : ofType("step");
-      var shapes = [];
+      var shapes = [], labels = [];
       if (r && r.suggestions) {
         Object.keys(r.suggestions).forEach(function (k) {
           var v = r.suggestions[k];
-          if (typeof v === "number") { shapes.push({ type: "line", x0: v, x1: v, yref: "paper", y0: 0, y1: 1, line: { dash: "dot" } }); }
+          if (typeof v !== "number") { return; }
+          shapes.push({ type: "line", x0: v, x1: v, yref: "paper", y0: 0, y1: 1, line: { dash: "dot", color: "#8a5a12" } });
+          labels.push({ x: Math.log10(v), y: 1 - 0.09 * labels.length, yref: "paper", text: k.replace(/_/g, " ") + " " + fmt(v),
+                        showarrow: false, xanchor: "left", font: { size: 11, color: "#8a5a12" }, bgcolor: "rgba(255,255,255,0.8)" });
         });
         var c = r.cyclic || {};
         el.result.innerHTML = Object.keys(r.suggestions).map(function (k) { return k + ": <strong>" + fmt(r.suggestions[k]) + "</strong>"; }).join(" · ") +
@@ -89,7 +121,7 @@
       plot(el.c1, [
         { x: steps.map(function (s) { return s.lr; }), y: steps.map(function (s) { return s.loss; }), mode: "lines", name: "loss", opacity: 0.4 },
         { x: steps.map(function (s) { return s.lr; }), y: steps.map(function (s) { return s.smoothed; }), mode: "lines", name: "smoothed" },
-      ], { title: { text: "loss against LR" }, xaxis: { type: "log", title: { text: "LR" } }, yaxis: { title: { text: "training loss" } }, shapes: shapes });
+      ], { title: { text: "loss against LR" }, xaxis: { type: "log", title: { text: "LR" } }, yaxis: rangeTestAxis(steps), shapes: shapes, annotations: labels });
       plot(el.c2, [{ y: steps.map(function (s) { return s.lr; }), mode: "lines", name: "LR" }],
         { title: { text: "LR per step" }, xaxis: { title: { text: "step" } }, yaxis: { type: "log", title: { text: "LR" } } });
     },

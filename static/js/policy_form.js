@@ -52,7 +52,10 @@
       if (kind === "PIECEWISE") {
         var boundaryParam = fs.querySelector('.param[data-param="boundaries"]');
         boundaries = boundaryParam.querySelector("input");
-        boundaryParam.hidden = true;  // the stage editor shows one boundary per stage
+        // The stage editor shows one boundary per stage; errors about the list as a whole stay visible here.
+        boundaryParam.querySelectorAll(":scope > label, :scope > input, :scope > small").forEach(function (node) {
+          node.hidden = true;
+        });
       }
       var decl = byKind[kind].params.filter(function (p) { return p.name === param; })[0];
       editors[kind] = new window.StageEditor(hidden.closest(".param").querySelector(".stage-editor"), hidden, {
@@ -68,7 +71,11 @@
     if (input.type === "hidden") { try { return JSON.parse(raw); } catch (e) { return raw; } }
     if (input.type === "number") { return Number(raw); }
     if (input.tagName === "SELECT") { return raw; }
-    return raw.split(/[,;]/).map(function (s) { return s.trim(); }).filter(Boolean).map(Number);
+    // An empty entry is sent as null, so the server names it ("boundaries.1: is empty").
+    return raw.split(/[,;]/).map(function (s) {
+      s = s.trim();
+      return s === "" ? null : (Number.isNaN(Number(s)) ? s : Number(s));
+    });
   }
 
   function currentSpec() {
@@ -84,6 +91,7 @@
   function showErrors(errors) {
     var fs = activeFieldset();
     fs.querySelectorAll(":scope > .param > ul.errorlist.live").forEach(function (ul) { ul.innerHTML = ""; });
+    fs.querySelectorAll(":scope > .param > [aria-invalid]").forEach(function (input) { input.removeAttribute("aria-invalid"); });
     var flat = {};
     Object.keys(errors || {}).forEach(function (path) { flat[path.replace(/^spec\./, "")] = errors[path]; });
     var editor = editors[kindSelect.value];
@@ -93,6 +101,8 @@
       var ul = fs.querySelector(':scope > .param > ul.errorlist.live[data-for="' + name.split(".")[0] + '"]');
       flat[name].forEach(function (message) {
         if (ul) {
+          var input = ul.parentNode.querySelector(":scope > input:not([type=hidden]), :scope > select");
+          if (input) { input.setAttribute("aria-invalid", "true"); }
           var li = document.createElement("li");
           li.textContent = name.indexOf(".") > 0 ? name + ": " + message : message;
           ul.appendChild(li);
@@ -136,7 +146,7 @@
       legend: { orientation: "h", y: 1.1 },
       showlegend: traces.length > 1,
     };
-    Plotly.react(chart, traces, layout, arena.plotConfig);
+    Plotly.react(chart, traces, arena.readable(layout), arena.plotConfig);
     chart.dataset.points = String(lastCurve.t.length);
     chart.dataset.spec = JSON.stringify(lastCurve.spec);
     chart.dataset.traces = String(traces.length);

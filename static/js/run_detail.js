@@ -55,13 +55,13 @@
     Plotly.react(el.loss, [
       Object.assign({ name: "train loss" }, line, series(sorted, "train_loss")),
       Object.assign({ name: "test loss" }, line, series(sorted, "test_loss")),
-    ], layout("loss"), arena.plotConfig);
+    ], arena.readable(layout("loss")), arena.plotConfig);
     Plotly.react(el.acc, [
       Object.assign({ name: "train acc." }, line, series(sorted, "train_acc")),
       Object.assign({ name: "test acc." }, line, series(sorted, "test_acc")),
-    ], layout("accuracy", { yaxis: { title: { text: "accuracy" }, range: [0, 1] } }), arena.plotConfig);
+    ], arena.readable(layout("accuracy", { yaxis: { title: { text: "accuracy" }, range: [0, 1] } })), arena.plotConfig);
     Plotly.react(el.lr, [Object.assign({ name: "LR applied", mode: "lines" }, lrPoints(sorted))],
-      layout("learning rate"), arena.plotConfig);
+      arena.readable(layout("learning rate")), arena.plotConfig);
     lastDrawn = sorted.length ? sorted[sorted.length - 1].epoch : 0;
     document.body.dataset.epochsShown = String(sorted.length);
   }

@@ -22,7 +22,10 @@
     return spec;
   }
 
+  var editorCount = 0;
+
   function StageEditor(container, hiddenInput, options) {
+    this.uid = "se" + (++editorCount);
     this.container = container;
     this.hidden = hiddenInput;
     this.catalog = options.catalog;
@@ -46,14 +49,17 @@
   }
 
   StageEditor.prototype.readBoundaries = function () {
-    return (this.boundariesInput.value || "").split(/[,;]/).map(function (s) { return s.trim(); })
-      .filter(Boolean).map(Number);
+    var raw = (this.boundariesInput.value || "").trim();
+    if (!raw) { return []; }
+    return raw.split(/[,;]/).map(function (s) { return s.trim() === "" ? NaN : Number(s); });
   };
 
   StageEditor.prototype.sync = function (notify) {
     this.hidden.value = JSON.stringify(this.stages);
     if (this.boundariesInput) {
-      this.boundariesInput.value = this.boundaries.slice(0, Math.max(this.stages.length - 1, 0)).join(", ");
+      // An empty boundary stays an empty entry, so the server names it instead of dropping it.
+      this.boundariesInput.value = this.boundaries.slice(0, Math.max(this.stages.length - 1, 0))
+        .map(function (b) { return Number.isFinite(b) ? String(b) : ""; }).join(", ");
     }
     if (notify !== false) { this.onChange(); }
   };
@@ -102,6 +108,7 @@
       input.value = Array.isArray(value) ? value.join(", ") : (value || "");
     }
     input.dataset.stageParam = param.name;
+    input.id = this.uid + "-" + index + "-" + param.name;
     input.addEventListener("input", function () {
       var raw = input.value.trim();
       if (raw === "") { delete stage[param.name]; }
@@ -111,7 +118,7 @@
       self.sync();
     });
     return el("div", { class: "param", "data-param": param.name }, [
-      el("label", { text: param.name }), input, el("small", { class: "help", text: param.help || "" }),
+      el("label", { text: param.name, for: input.id }), input, el("small", { class: "help", text: param.help || "" }),
       el("ul", { class: "errorlist live", "data-for": param.name }),
     ]);
   };
@@ -125,6 +132,7 @@
         return el("option", { value: d.kind, text: d.kind + " — " + d.label });
       }));
       kindSelect.value = decl.kind;
+      kindSelect.id = self.uid + "-" + index + "-kind";
       kindSelect.addEventListener("change", function () {
         self.stages[index] = defaults(self.byKind[kindSelect.value]);
         self.render();
@@ -146,17 +154,18 @@
       ]);
       if (self.boundariesInput && index > 0) {
         var boundary = el("input", { type: "number", step: "any", class: "stage-boundary" });
-        boundary.value = self.boundaries[index - 1];
+        boundary.id = self.uid + "-" + index + "-boundary";
+        boundary.value = Number.isFinite(self.boundaries[index - 1]) ? self.boundaries[index - 1] : "";
         boundary.addEventListener("input", function () {
           self.boundaries[index - 1] = boundary.value === "" ? NaN : Number(boundary.value);
           self.sync();
         });
         row.appendChild(el("div", { class: "param", "data-param": "boundary" }, [
-          el("label", { text: "starts at t =" }), boundary,
+          el("label", { text: "starts at t =", for: boundary.id }), boundary,
           el("ul", { class: "errorlist live", "data-for": "boundaries." + (index - 1) }),
         ]));
       }
-      row.appendChild(el("div", { class: "param" }, [el("label", { text: "kind" }), kindSelect]));
+      row.appendChild(el("div", { class: "param" }, [el("label", { text: "kind", for: kindSelect.id }), kindSelect]));
       decl.params.forEach(function (param) { row.appendChild(self.paramInput(index, param)); });
       self.container.appendChild(row);
     });
@@ -169,6 +178,7 @@
   StageEditor.prototype.showErrors = function (paramName, errors) {
     var self = this;
     this.container.querySelectorAll("ul.errorlist.live").forEach(function (ul) { ul.innerHTML = ""; });
+    this.container.querySelectorAll("[aria-invalid]").forEach(function (input) { input.removeAttribute("aria-invalid"); });
     var rest = {};
     Object.keys(errors).forEach(function (path) {
       var parts = path.split(".");
@@ -178,9 +188,16 @@
         ul = row && row.querySelector('ul.errorlist[data-for="' + parts.slice(2).join(".") + '"]');
       } else if (parts[0] === "boundaries" && parts.length === 2) {
         ul = self.container.querySelector('ul.errorlist[data-for="' + path + '"]');
+      } else if (path === "boundaries") {
+        // About the list as a whole (e.g. how many): the message goes beside the editor, every boundary is marked.
+        self.container.querySelectorAll("input.stage-boundary").forEach(function (input) {
+          input.setAttribute("aria-invalid", "true");
+        });
       }
       if (ul) {
         errors[path].forEach(function (m) { ul.appendChild(el("li", { text: m })); });
+        var input = ul.parentNode.querySelector(":scope > input, :scope > select");
+        if (input) { input.setAttribute("aria-invalid", "true"); }
       } else {
         rest[path] = errors[path];
       }

@@ -82,8 +82,9 @@ def test_it_rejects_absurd_values(field, value):
     assert list(errors_of({**STEP, field: value})) == [field]
 
 
-def test_it_rejects_nstep_boundaries_that_do_not_increase():
-    assert list(errors_of({"kind": "NSTEP", "k0": 0.1, "gamma": 0.1, "l": [3, 3, 6]})) == ["l"]
+def test_it_rejects_nstep_boundaries_that_do_not_increase_naming_the_entry():
+    errors = errors_of({"kind": "NSTEP", "k0": 0.1, "gamma": 0.1, "l": [3, 3, 6]})
+    assert errors == {"l.1": ["must be greater than the one before it (3)"]}
 
 
 def test_it_rejects_a_list_that_is_too_long():
@@ -95,7 +96,7 @@ def test_it_names_the_bad_item_of_a_list():
 
 
 def test_it_rejects_piecewise_boundaries_that_do_not_increase():
-    assert list(errors_of(piecewise([5, 2], [FIX, FIX, FIX]))) == ["boundaries"]
+    assert list(errors_of(piecewise([5, 2], [FIX, FIX, FIX]))) == ["boundaries.1"]  # the stage that starts too early
 
 
 def test_it_rejects_the_wrong_number_of_stages():

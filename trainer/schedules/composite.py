@@ -65,7 +65,8 @@ register(
                 "stages",
                 "spec_list",
                 "policies, one more than boundaries; stage i+1 is evaluated at t - b_i",
-                default=[{"kind": "SIN", "k0": 1.0, "k1": 6.0, "l": 5.0}, {"kind": "FIX", "k0": 0.5}],
+                # a gentle cyclic start, then a lower constant LR: LRs that train the built-in workloads
+                default=[{"kind": "SIN", "k0": 0.01, "k1": 0.05, "l": 5.0}, {"kind": "FIX", "k0": 0.005}],
                 min_len=1,
                 max_len=MAX_STAGES,
             ),

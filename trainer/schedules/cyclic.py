@@ -148,7 +148,8 @@ def _register_onecycle() -> None:
         "up to max_lr over pct_start·total, down to max_lr/(div_factor·final_div_factor) at total",
         (
             lr("max_lr", "peak LR", 0.1),
-            length("total", "length of the cycle (in iterations: torch's total_steps)", 100.0),
+            length("total", "length of the cycle in t: epochs, or iterations (torch's total_steps) "
+                   "when the policy is in iterations", 100.0),
             real("pct_start", "share of the cycle spent warming up", 0.3, 0.0, 1.0,
                  low_inclusive=False, high_inclusive=False, required=False),
             real("div_factor", "initial LR = max_lr / div_factor", 25.0, 1.0, 1e6, required=False),

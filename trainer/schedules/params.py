@@ -108,9 +108,13 @@ class Param:
         items = [self._check_scalar(v, join(path, i), bag) for i, v in enumerate(value)]
         if any(item is None for item in items):
             return None
-        if self.increasing and any(b <= a for a, b in pairwise(items)):
-            bag.add(path, "must be strictly increasing")
-            return None
+        if self.increasing:
+            # Each offending entry gets its own message, so a form can mark the very field.
+            decreasing = [(i + 1, a) for i, (a, b) in enumerate(pairwise(items)) if b <= a]
+            for index, previous in decreasing:
+                bag.add(join(path, index), f"must be greater than the one before it ({previous:g})")
+            if decreasing:
+                return None
         return [float(item) for item in items]
 
     def _bounds_problem(self, x: float) -> str | None:
@@ -125,6 +129,9 @@ class Param:
 
 def to_number(value: Any, path: str, bag: ErrorBag) -> float | None:
     """A finite float from a JSON number; booleans and strings are refused."""
+    if value is None:
+        bag.add(path, "is empty: enter a number")
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         kind = "a boolean" if isinstance(value, bool) else type(value).__name__
         bag.add(path, f"must be a number, not {kind}")
