@@ -16,7 +16,7 @@ from django import forms
 from django.conf import settings
 from django.forms.fields import InvalidJSONInput
 
-from dashboard import access, fleet
+from dashboard import access, fleet, halving
 from dashboard.api.parsers import MAX_DEPTH, depth
 from dashboard.models import Run
 from trainer import schedules
@@ -256,6 +256,9 @@ class RunForm(forms.Form):
         self.fields["workload"].choices = workload_choices()
 
 
+HALVING_ETA = 3  # the form's one choice; the API takes 2, 3 or 4
+
+
 class StudyForm(forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
@@ -268,6 +271,10 @@ class StudyForm(forms.Form):
     )
     robustness = forms.BooleanField(
         required=False, label="Base-LR robustness: also run every policy with its LRs × 0.1, 0.5, 5 and 10"
+    )
+    halving = forms.BooleanField(
+        required=False,
+        label="Successive halving (η = 3): after a third of the budget only the best third of the policies go on",
     )
     device = DeviceField()
 
@@ -299,6 +306,10 @@ class StudyForm(forms.Form):
             runs = len(policies) * len(seeds) * len(cleaned["lr_scales"])
             if runs > settings.ARENA_MAX_STUDY_RUNS:
                 self.add_error("seeds", f"This study would queue {runs} runs; at most {settings.ARENA_MAX_STUDY_RUNS}.")
+        cleaned["halving_eta"] = HALVING_ETA if cleaned.get("halving") else None
+        if cleaned["halving_eta"] and cleaned.get("epochs"):
+            if problem := halving.budget_problem(cleaned["epochs"], HALVING_ETA):
+                self.add_error("halving", problem)
         return cleaned
 
 

@@ -21,9 +21,9 @@ whose LR is a function of the step alone (every kind but the adaptive ones,
 which see the budget), a run stopped at a rung has trained exactly the first
 epochs of the full run, so the plan is also what the halving study does.
 
-This module is the decision and its accounting; running a study this way (the
-`stopped early` state, queueing the promoted runs' next rung) is for the study
-machinery to call.
+This module is the decision and its accounting; dashboard/actions/halving.py
+runs a study this way (runs wait at their rung, the promoted ones go on from
+their checkpoints, the others end `stopped`).
 """
 
 from __future__ import annotations
@@ -75,6 +75,30 @@ def _score(runs: Sequence[Run], rung: int, target: float | None, rule: str) -> t
     return (1, 0.0, -mean_acc)
 
 
+ETAS = (2, 3, 4)
+
+
+def budget_problem(budget: int, eta: int) -> str | None:
+    """Why a study of this budget cannot run successive halving at this eta; None when it can."""
+    if eta not in ETAS:
+        return f"eta must be one of {', '.join(map(str, ETAS))}."
+    if budget < eta:
+        return f"{budget} epochs leave no rung before the budget at eta {eta}: give at least {eta} epochs."
+    return None
+
+
+def rank(arms: Mapping[object, Sequence[Run]], rung: int, *, target: float | None, rule: str = "lrbench") -> list:
+    """The arms (a policy, or a policy at one base-LR scale) best first at this rung, by the study's rule."""
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+    return sorted(arms, key=lambda arm: (_score(arms[arm], rung, target, rule), str(arm)))
+
+
+def promoted_count(alive: int, eta: int) -> int:
+    """How many of the arms alive at a rung go on to the next: the top 1/eta, at least one."""
+    return max(1, math.ceil(alive / eta))
+
+
 def plan(
     runs: Sequence[Run], budget: int, *, eta: int = 3, min_epochs: int = 1, rule: str = "lrbench",
     target: float | None = None,
@@ -92,7 +116,7 @@ def plan(
     rungs = rung_epochs(budget, eta, min_epochs)
     for rung in rungs:
         ranked = sorted(alive, key=lambda p: (_score(by_policy[p], rung, target, rule), p))
-        keep = ranked if rung == budget else ranked[: max(1, math.ceil(len(ranked) / eta))]
+        keep = ranked if rung == budget else ranked[: promoted_count(len(ranked), eta)]
         for policy in ranked[len(keep) :]:
             stopped_at[policy] = rung
         report.append({"epochs": rung, "ranked": ranked, "promoted": keep if rung != budget else []})

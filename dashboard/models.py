@@ -96,6 +96,9 @@ class Study(models.Model):
     seeds = models.JSONField()  # list of ints
     target_accuracy = models.FloatField()
     lr_scales = models.JSONField(default=list)  # e.g. [0.1, 0.5, 1, 5, 10]; [1] when not a robustness study
+    # Successive halving (dashboard/halving.py): at each rung the top 1/eta of the policies go on,
+    # the rest stop early. None: every run trains the whole budget.
+    halving_eta = models.PositiveSmallIntegerField(null=True, blank=True)
     policies = models.ManyToManyField(Policy, related_name="studies")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -138,8 +141,11 @@ class Run(Leased):
         FAILED = "failed", "Failed"
         DIVERGED = "diverged", "Diverged"
         CANCELLED = "cancelled", "Cancelled"
+        # Successive halving: trained to its rung, waiting for the rung's decision; or not promoted.
+        WAITING = "waiting", "Waiting at its rung"
+        STOPPED = "stopped", "Stopped early"
 
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.DIVERGED, Status.CANCELLED)
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.DIVERGED, Status.CANCELLED, Status.STOPPED)
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="runs")
     policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="runs")
@@ -171,6 +177,8 @@ class Run(Leased):
     device = models.CharField(max_length=100, blank=True, help_text="the device it trained on, by name")
     worker = models.CharField(max_length=200, blank=True, help_text="the Celery worker that trains it")
     epochs_done = models.PositiveIntegerField(default=0)
+    # In a halving study: the epochs of the rung this run trains to now; None: all `epochs`.
+    rung_epochs = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     # Summary, stored when the run ends so that the leaderboard aggregates runs, not epochs.
     final_acc = models.FloatField(null=True, blank=True)

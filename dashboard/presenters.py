@@ -58,6 +58,7 @@ def study_state(study: Study) -> dict:
         "seeds": study.seeds,
         "target_accuracy": study.target_accuracy,
         "lr_scales": study.lr_scales,
+        "halving_eta": study.halving_eta,
         "policies": [{"id": p.pk, "name": p.name, "spec": p.spec} for p in study.policies.all()],
         "created_at": _iso(study.created_at),
     }

@@ -45,6 +45,9 @@ def reconcile() -> dict[str, list[int]]:
         for job in Job.objects.filter(pk__in=requeued_jobs):
             actions.broadcast_job_state(job)
 
+    for study_id in actions.waiting_studies():  # a halving rung that a cancel or a death left undecided
+        actions.advance_halving(study_id)
+
     held_runs, held_jobs = fleet.held_in_broker()
     stale = Q(sent_at=None) | Q(sent_at__lt=now - timedelta(seconds=settings.ARENA_RESEND_AFTER_SECONDS))
     resent_runs = []

@@ -58,8 +58,17 @@ def progress(study) -> dict:
         }
         for run in runs
     ]
-    finished = sum(1 for cell in cells if cell["status"] in ("succeeded", "failed", "diverged", "cancelled"))
-    return {"id": study.pk, "cells": cells, "finished": finished, "total": len(cells)}
+    finished = sum(1 for cell in cells if cell["status"] in ("succeeded", "failed", "diverged", "cancelled", "stopped"))
+    return {
+        "id": study.pk,
+        "cells": cells,
+        "finished": finished,
+        "total": len(cells),
+        "halving_eta": study.halving_eta,
+        # Compute: run-epochs trained so far against the full study's (every run to the budget).
+        "epochs_trained": sum(cell["epochs_done"] for cell in cells),
+        "epochs_full": study.epochs * len(cells),
+    }
 
 
 def target_reached(epochs: list[dict], target: float | None) -> dict:

@@ -68,7 +68,7 @@ def train_run(self, run_id: int) -> None:
     config = TrainConfig(
         workload=run.workload,
         policy=run.policy_spec,
-        epochs=run.epochs,
+        epochs=run.rung_epochs or run.epochs,  # a halving study's run trains to its rung
         seed=run.seed,
         device=_device(),
         data_dir=settings.DATA_DIR,
@@ -90,6 +90,8 @@ def train_run(self, run_id: int) -> None:
             actions.fail_run(run, _error(exc))
             return
         actions.finish_run(run, result)
+    if run.study_id is not None:
+        actions.advance_halving(run.study_id)
 
 
 @shared_task(bind=True, name=fleet.BATCH_TASK, acks_late=True, ignore_result=True)
@@ -112,7 +114,7 @@ def train_batch(self, run_ids: list[int]) -> None:
         TrainConfig(
             workload=run.workload,
             policy=run.policy_spec,
-            epochs=run.epochs,
+            epochs=run.rung_epochs or run.epochs,  # a halving study's runs train to their rung
             seed=run.seed,
             device=_device(),
             data_dir=settings.DATA_DIR,
@@ -143,6 +145,8 @@ def train_batch(self, run_ids: list[int]) -> None:
             return
         for run, result in zip(runs, results, strict=True):
             actions.finish_run(run, result)
+    for study_id in {run.study_id for run in runs if run.study_id is not None}:
+        actions.advance_halving(study_id)
 
 
 @shared_task(bind=True, name=fleet.JOB_TASK, acks_late=True, ignore_result=True)

@@ -311,6 +311,7 @@ def study_create(request: HttpRequest) -> HttpResponse:
                 target_accuracy=data.get("target_accuracy"),
                 lr_scales=data["lr_scales"],
                 device=data["device"],
+                halving_eta=data["halving_eta"],
             )
         except actions.QuotaExceeded as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)

@@ -8,6 +8,7 @@ machines go through dashboard/fleet.py's one guarded transition.
 |---|---|
 | `runs` | queue, start (or take over), record epochs, finish, fail, cancel, requeue a run |
 | `studies` | create a study and send its runs in groups |
+| `halving` | successive halving, live: decide a rung, send the best on, stop the rest |
 | `jobs` | research jobs: queue, start, progress events, finish, fail, cancel |
 | `policies` | create, edit, publish, archive, duplicate, convert policies |
 | `teams` | teams, members, roles, invitations |
@@ -21,6 +22,12 @@ from dashboard.actions.common import (  # noqa: F401
     board_changed,
     clean,
     finite_or_none,
+)
+from dashboard.actions.halving import (  # noqa: F401
+    advance as advance_halving,
+)
+from dashboard.actions.halving import (  # noqa: F401
+    waiting_studies,
 )
 from dashboard.actions.jobs import (  # noqa: F401
     broadcast_job_state,

@@ -213,14 +213,18 @@ def finish_run(run: Run, result: dict) -> bool:
     if device_label(result):
         changes["device"] = device_label(result)
     status = RESULT_STATUS.get(result.get("status"), Run.Status.FAILED)
+    at_rung = status == Run.Status.SUCCEEDED and run.rung_epochs is not None and run.rung_epochs < run.epochs
+    if at_rung:  # successive halving: it waits for its rung's decision, its checkpoint kept
+        status, changes["finished_at"] = Run.Status.WAITING, None
     with transaction.atomic():
         if not fleet.move(Run, run.pk, source=[Run.Status.RUNNING], target=status, attempt=run.attempt, **changes):
             log.warning("run %s: attempt %s lost it before finishing; its result is dropped", run.pk, run.attempt)
             return False
         run.refresh_from_db()
         broadcast_run_state(run)
-        board_changed(run.workload, *access.board_audience(run))
-        transaction.on_commit(lambda: checkpoints.drop(run.pk))  # after the broadcasts: it may fail
+        if not at_rung:
+            board_changed(run.workload, *access.board_audience(run))
+            transaction.on_commit(lambda: checkpoints.drop(run.pk))  # after the broadcasts: it may fail
     return True
 
 
@@ -253,7 +257,7 @@ def cancel_run(run: Run) -> bool:
         cancelled = fleet.move(
             Run,
             run.pk,
-            source=[Run.Status.QUEUED, Run.Status.RUNNING],
+            source=[Run.Status.QUEUED, Run.Status.RUNNING, Run.Status.WAITING],
             target=Run.Status.CANCELLED,
             finished_at=timezone.now(),
             lease_expires_at=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 
-from dashboard import fleet
+from dashboard import fleet, halving
 from dashboard.actions.quotas import QuotaExceeded, check_quota
 from dashboard.models import Policy, Run, Study, Team
 from dashboard.studies import scale_spec
@@ -24,13 +24,22 @@ def create_study(
     lr_scales: list[float] | None = None,
     description: str = "",
     device: str = Run.Device.AUTO,
+    halving_eta: int | None = None,
 ) -> Study:
     """Store a study and queue one run per (policy, base-LR scale, seed).
 
     Every scaled spec is validated before anything is stored: a scale that
     pushes an LR out of its range fails the whole request, naming the policy.
+    With halving_eta, the runs first train to the first rung of successive
+    halving (dashboard/actions/halving.py).
     """
     from trainer.workloads import get_workload
+
+    first_rung = None
+    if halving_eta is not None:
+        if problem := halving.budget_problem(epochs, halving_eta):
+            raise ValueError(f"halving_eta: {problem}")
+        first_rung = halving.rung_epochs(epochs, halving_eta)[0]
 
     if target_accuracy is None:
         target_accuracy = get_workload(workload).target_accuracy
@@ -55,6 +64,7 @@ def create_study(
             seeds=seeds,
             target_accuracy=target_accuracy,
             lr_scales=scales,
+            halving_eta=halving_eta,
         )
         study.policies.set(policies)
         runs = Run.objects.bulk_create(
@@ -72,6 +82,7 @@ def create_study(
                     target_accuracy=target_accuracy,
                     device_request=device,
                     queue=queue,
+                    rung_epochs=first_rung,
                 )
                 for policy in policies
                 for scale in scales

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from dashboard.models import Run
+
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
@@ -33,7 +35,7 @@ class CurveSerializer(serializers.Serializer):
 
 class RunStateSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed", "diverged", "cancelled"])
+    status = serializers.ChoiceField(choices=[value for value, _ in Run.Status.choices])
     workload = serializers.CharField()
     policy = serializers.IntegerField()
     policy_name = serializers.CharField()
@@ -44,7 +46,11 @@ class RunStateSerializer(serializers.Serializer):
     lr_scale = serializers.FloatField()
     target_accuracy = serializers.FloatField(allow_null=True)
     epochs_done = serializers.IntegerField()
-    device = serializers.CharField(allow_blank=True)
+    device = serializers.CharField(allow_blank=True, help_text="the device it trains on, by name")
+    device_request = serializers.ChoiceField(choices=[value for value, _ in Run.Device.choices])
+    queue = serializers.CharField(allow_blank=True, help_text="the Celery queue it was sent to: cpu or gpu")
+    worker = serializers.CharField(allow_blank=True)
+    attempt = serializers.IntegerField(help_text="how many times a worker started it (a takeover adds one)")
     error = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)
@@ -66,6 +72,7 @@ class StudyStateSerializer(serializers.Serializer):
     seeds = serializers.ListField(child=serializers.IntegerField())
     target_accuracy = serializers.FloatField()
     lr_scales = serializers.ListField(child=serializers.FloatField())
+    halving_eta = serializers.IntegerField(allow_null=True)
     policies = serializers.ListField(child=serializers.DictField())
     created_at = serializers.DateTimeField()
 

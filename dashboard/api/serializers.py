@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from dashboard import access, fleet, leaderboard
+from dashboard import access, fleet, halving, leaderboard
 from dashboard.models import Policy, Run
 from trainer import schedules
 from trainer.workloads import list_workloads
@@ -131,6 +131,13 @@ class StudyCreateSerializer(serializers.Serializer):
     device = serializers.ChoiceField(
         choices=Run.Device.choices, default=Run.Device.AUTO, help_text="the kind of worker: auto, cpu or gpu"
     )
+    halving_eta = serializers.IntegerField(
+        min_value=min(halving.ETAS),
+        max_value=max(halving.ETAS),
+        required=False,
+        allow_null=True,
+        help_text="successive halving: at each rung the top 1/eta of the policies go on, the rest stop early",
+    )
 
     def validate_device(self, value: str) -> str:
         return _checked_device(value)
@@ -171,6 +178,9 @@ class StudyCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"seeds": [f"This study would queue {runs} runs; at most {settings.ARENA_MAX_STUDY_RUNS}."]}
             )
+        eta = data.get("halving_eta")
+        if eta is not None and (problem := halving.budget_problem(data["epochs"], eta)):
+            raise serializers.ValidationError({"halving_eta": [problem]})
         return data
 
 

@@ -275,6 +275,7 @@ def studies(request: Request) -> Response:
                 target_accuracy=data.get("target_accuracy"),
                 lr_scales=data.get("lr_scales"),
                 device=data["device"],
+                halving_eta=data.get("halving_eta"),
             )
         except actions.QuotaExceeded as exc:
             raise _quota_error(exc) from None

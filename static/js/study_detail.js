@@ -10,7 +10,7 @@
   var progressText = document.getElementById("study-progress");
   var chart = document.getElementById("study-chart");
   chart.dataset.url = "/api/compare/";
-  var FINISHED = { succeeded: true, failed: true, diverged: true, cancelled: true };
+  var FINISHED = { succeeded: true, failed: true, diverged: true, cancelled: true, stopped: true };
 
   function render() {
     var rows = {};
