@@ -576,12 +576,12 @@ def _plan_range_test(
 
 
 def _run_range_test(test: _RangeTest, on_step: Callable[[dict], None] | None, stop_requested: Callable[[], bool]):
-    from trainer import engine
+    from trainer import core
     from trainer.workloads import get_workload
 
     workload = get_workload(test.workload)
-    device = engine.resolve_device(test.device)
-    with engine._cpu_threads(workload.cpu_threads if device.type == "cpu" else None):
+    device = core.resolve_device(test.device)
+    with core.workload_threads(workload, device):
         lrs, losses, smoothed, stop_reason = _range_losses(test, workload, device, on_step, stop_requested)
     usable = len(lrs) - (1 if stop_reason in ("diverged", "non_finite") else 0)
     suggestions = suggest_lrs(lrs[:usable], smoothed[:usable])
@@ -619,18 +619,18 @@ def _range_losses(test: _RangeTest, workload: Any, device: Any, on_step, stop_re
     import torch
     import torch.nn.functional as F
 
-    from trainer import engine
+    from trainer import core
 
     torch.manual_seed(test.seed)  # the model's initialisation, as in the engine
     shuffle_rng = torch.Generator(device=device).manual_seed(test.seed)
-    config = engine.TrainConfig(
+    config = core.TrainConfig(
         workload=test.workload, policy=None, epochs=1, data_dir=test.data_dir, workload_options=test.options
     )
-    x_train, y_train, _, _ = engine._load_data(config, workload, device)
+    x_train, y_train, _, _ = core.load_data(config, workload, device)
     memory_format = torch.channels_last if workload.channels_last else torch.contiguous_format
     model = workload.create_model(test.options).to(device, memory_format=memory_format)
     schedule = range_lrs(test.min_lr, test.max_lr, test.steps)
-    optimizer = engine._build_optimizer(test.optimizer, workload.param_groups(model, test.options), lr=schedule[0])
+    optimizer = core.build_optimizer(test.optimizer, workload.param_groups(model, test.options), lr=schedule[0])
     batches = _endless_batches(len(x_train), workload.batch_size, shuffle_rng, device)
     model.train()
 
