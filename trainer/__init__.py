@@ -23,6 +23,8 @@ Module map: which module to open for what.
     divergence     the one rule for "this run diverged".
     metrics        LRBench's test-set metrics.
 
+    tool_params    ToolParam: a research tool's parameters declared once; the tool checks
+                   them, its CLI flags and the dashboard's job API fields are generated.
     max_lr         research tool: η*, the maximal initial LR (Iyer et al., binary search).
     lr_grid        research tool: η* over MLP depth x width, and its power-law fit.
     range_test     research tool: the LR range test and its suggested LRs.

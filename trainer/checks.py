@@ -10,6 +10,8 @@ from typing import Any
 
 from trainer.errors import UserInputError
 
+MAX_EPOCHS = 10_000  # the most epochs one run trains (TrainConfig.epochs)
+
 
 def real(name: str, value: Any) -> float:
     """A finite int or float (never a bool), as a float."""

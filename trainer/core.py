@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainer.checks import MAX_EPOCHS
 from trainer.data import Tensors, synthetic
 from trainer.divergence import DivergenceRule
 from trainer.errors import UserInputError
@@ -70,7 +71,6 @@ __all__ = [
     "workload_threads",
 ]
 
-MAX_EPOCHS = 10_000
 STOP_CHECK_EVERY = 100  # iterations between should_stop() calls: a Python call, no device sync
 LR_TRACE_POINTS = 20  # per epoch: enough to draw the curve actually applied, small enough to stream
 CHECKPOINT_FORMAT = 1

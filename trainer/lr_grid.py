@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from trainer.checks import distinct_integers, real
+from trainer.checks import real
 from trainer.errors import UserInputError
-from trainer.max_lr import SearchPlan, plan_search, run_search
+from trainer.max_lr import SEARCH_PARAMS, SearchPlan, plan_search, run_search
+from trainer.tool_params import ToolParam, check, unknown_arguments
 
 GRID_WORKLOADS = ("mnist-mlp", "gauss2-mlp")  # the constant-width MLPs whose depth and width are options
 
@@ -85,32 +86,47 @@ class GridPlan:
     searches: list[SearchPlan]
 
 
+# The grid's own parameters, declared once (see trainer.max_lr.SEARCH_PARAMS): the rest are the search's,
+# with a job's tighter bounds (every cell is a search).
+GRID_PARAMS = (
+    ToolParam("depths", "int_list", "depths, e.g. 1,2,4", required=True, job_min=1, job_max=32, job_max_len=8),
+    ToolParam("widths", "int_list", "widths, e.g. 64,128", required=True, job_min=1, job_max=4096, job_max_len=8),
+    ToolParam(
+        "input_lr_scale",
+        "float",
+        "the input layer's LR multiplier in every cell (Iyer et al. train it smaller, e.g. 0.1)",
+        nullable=True,
+        job_min=1e-4,
+        job_max=1.0,
+    ),
+)
+GRID_SEARCH_PARAMS = tuple(
+    p.with_job_bounds(job_max={"iterations": 12, "epochs": 50}[p.name]) if p.name in ("iterations", "epochs") else p
+    for p in SEARCH_PARAMS
+)
+MAX_GRID_JOB_NETWORKS = 24  # a job's depths x widths: each cell is a whole search
+
+
 def lr_grid(
     workload: str,
     depths: list[int],
     widths: list[int],
     *,
-    input_lr_scale: float | None = None,
-    low: float = 0.0,
-    high: float = 1.0,
-    iterations: int = 5,
-    epochs: int = 10,
-    threshold: float | None = None,
-    seed: int = 0,
     workload_options: dict | None = None,
     data_dir: Any = None,
     device: str = "auto",
-    limit_train_batches: int | None = None,
     on_probe: Callable[[dict], None] | None = None,
     on_cell: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    **params: Any,
 ) -> dict:
     """η* for every (depth, width) MLP of mnist-mlp or gauss2-mlp, then its power law in size = depth·width.
 
     Iyer et al. find the law holds when the input layer trains at a smaller LR:
     input_lr_scale sets that option for every cell (None: workload_options',
     else the workload's default, 1). Cells run depth-major in the order given,
-    each a max_initial_lr search with the other arguments. on_probe gets each
+    each a max_initial_lr search with the other arguments (params: GRID_PARAMS
+    but depths and widths, and SEARCH_PARAMS, defaulting as declared there). on_probe gets each
     probe with "depth" and "width"; on_cell each finished cell {"depth",
     "width", "size", "eta_star"}. Result: {"cells", "fit", "fit_error",
     "probes", ...}; "fit" is None, with the reason in "fit_error", when fewer
@@ -119,20 +135,7 @@ def lr_grid(
     before any training.
     """
     grid = plan_grid(
-        workload,
-        depths,
-        widths,
-        input_lr_scale=input_lr_scale,
-        low=low,
-        high=high,
-        iterations=iterations,
-        epochs=epochs,
-        threshold=threshold,
-        seed=seed,
-        workload_options=workload_options,
-        data_dir=data_dir,
-        device=device,
-        limit_train_batches=limit_train_batches,
+        workload, depths, widths, workload_options=workload_options, data_dir=data_dir, device=device, **params
     )
     return run_grid(grid, on_probe, on_cell, should_stop or _never)
 
@@ -142,15 +145,20 @@ def plan_grid(
     depths: list[int],
     widths: list[int],
     *,
-    input_lr_scale: float | None,
-    workload_options: dict | None,
-    **search: Any,
+    workload_options: dict | None = None,
+    data_dir: Any = None,
+    device: str = "auto",
+    **params: Any,
 ) -> GridPlan:
+    """The grid's arguments checked: GRID_PARAMS, then every cell's search (trainer.max_lr.plan_search)."""
+    own = {p.name for p in GRID_PARAMS}
+    unknown_arguments("lr_grid", GRID_PARAMS + GRID_SEARCH_PARAMS, params)
     if workload not in GRID_WORKLOADS:
         raise UserInputError(
             "workload", f"workload must be one of {', '.join(GRID_WORKLOADS)} for a grid, got {workload!r}"
         )
-    depths, widths = distinct_integers("depths", depths), distinct_integers("widths", widths)
+    values = check(GRID_PARAMS, {**{k: v for k, v in params.items() if k in own}, "depths": depths, "widths": widths})
+    depths, widths = values["depths"], values["widths"]
     if workload_options is not None and not isinstance(workload_options, dict):
         raise UserInputError(
             "workload_options",
@@ -160,10 +168,17 @@ def plan_grid(
     for name in ("depth", "width"):
         if name in base:
             raise UserInputError("workload_options", f"workload_options.{name}: the grid sets it; give {name}s instead")
-    if input_lr_scale is not None:
-        base["input_lr_scale"] = input_lr_scale
+    if values["input_lr_scale"] is not None:
+        base["input_lr_scale"] = values["input_lr_scale"]
+    search = {k: v for k, v in params.items() if k not in own}
     searches = [
-        plan_search(workload, workload_options={**base, "depth": depth, "width": width}, **search)
+        plan_search(
+            workload,
+            workload_options={**base, "depth": depth, "width": width},
+            data_dir=data_dir,
+            device=device,
+            **search,
+        )
         for depth in depths
         for width in widths
     ]

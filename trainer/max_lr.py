@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from trainer.checks import integer, real
+from trainer.checks import MAX_EPOCHS
 from trainer.errors import UserInputError
 from trainer.schedules.params import MAX_LR  # the largest LR a policy takes: probes must be policies
+from trainer.tool_params import ToolParam, check, unknown_arguments
 
 # Iyer et al.'s thresholds t: 92.5% on MNIST (theirs) and 90% on the two
 # Gaussians (this project's choice, papers.md section 2). Other workloads: their target_accuracy.
@@ -43,23 +44,46 @@ class SearchPlan:
     limit_train_batches: int | None
 
 
+# The search's parameters, declared once: max_initial_lr checks them, `lr-search` and `lr-grid` take them as
+# flags, the dashboard's job API generates its fields from them (job_min/job_max: what one job may ask).
+SEARCH_PARAMS = (
+    ToolParam("low", "float", "the bracket's low end", default=0.0, min=0.0, max=MAX_LR),
+    ToolParam(
+        "high", "float", "the bracket's high end", default=1.0, min=0.0, min_inclusive=False, max=MAX_LR, job_min=1e-6
+    ),
+    ToolParam(
+        "iterations", "int", "probes, each halving the bracket", default=5, min=1, max=MAX_ITERATIONS, job_max=20
+    ),
+    ToolParam("epochs", "int", "each probe's epoch budget", default=10, min=1, max=MAX_EPOCHS, job_max=100),
+    ToolParam(
+        "threshold",
+        "float",
+        "test accuracy to reach (default: the paper's, else the target)",
+        nullable=True,
+        min=0.0,
+        min_inclusive=False,
+        max=1.0,
+        job_min=0.01,
+    ),
+    ToolParam("seed", "int", "the network's initialisation and data order", default=0, job_min=0, job_max=2**31 - 1),
+    ToolParam("limit_train_batches", "int", "train N batches per epoch", nullable=True, min=1, job=False, metavar="N"),
+)
+
+
 def max_initial_lr(
     workload: str,
     *,
-    low: float = 0.0,
-    high: float = 1.0,
-    iterations: int = 5,
-    epochs: int = 10,
-    threshold: float | None = None,
-    seed: int = 0,
     workload_options: dict | None = None,
     data_dir: Any = None,
     device: str = "auto",
-    limit_train_batches: int | None = None,
     on_probe: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    **params: Any,
 ) -> dict:
     """η*: the largest constant LR found to reach `threshold` test accuracy within `epochs` epochs.
+
+    params are SEARCH_PARAMS (low, high, iterations, epochs, threshold, seed,
+    limit_train_batches), each defaulting as declared there.
 
     Algorithm 1 of Iyer et al.: `iterations` times, probe m = (low + high)/2 —
     the network initialised afresh from `seed` (the same for every probe),
@@ -76,68 +100,44 @@ def max_initial_lr(
 
     Raises UserInputError naming the argument before any training.
     """
-    search = plan_search(
-        workload,
-        low=low,
-        high=high,
-        iterations=iterations,
-        epochs=epochs,
-        threshold=threshold,
-        seed=seed,
-        workload_options=workload_options,
-        data_dir=data_dir,
-        device=device,
-        limit_train_batches=limit_train_batches,
-    )
+    search = plan_search(workload, workload_options=workload_options, data_dir=data_dir, device=device, **params)
     return run_search(search, on_probe, should_stop or _never)
 
 
 def plan_search(
     workload: str,
     *,
-    low: float,
-    high: float,
-    iterations: int,
-    epochs: int,
-    threshold: float | None,
-    seed: int,
-    workload_options: dict | None,
-    data_dir: Any,
-    device: str,
-    limit_train_batches: int | None,
+    workload_options: dict | None = None,
+    data_dir: Any = None,
+    device: str = "auto",
+    **params: Any,
 ) -> SearchPlan:
+    """The search's arguments checked (SEARCH_PARAMS, the workload and its options, the device)."""
     from trainer import engine
     from trainer.workloads import get_workload
 
+    unknown_arguments("max_initial_lr", SEARCH_PARAMS, params)
     spec = get_workload(workload)  # UnknownWorkload, a UserInputError
-    low, high = real("low", low), real("high", high)
-    if low < 0:
-        raise UserInputError("low", f"low must be at least 0, got {low!r}")
+    values = check(SEARCH_PARAMS, params)
+    low, high, threshold = values["low"], values["high"], values["threshold"]
     if high <= low:
         raise UserInputError("high", f"high must be greater than low ({low!r}), got {high!r}")
-    if high > MAX_LR:
-        raise UserInputError("high", f"high must be at most {MAX_LR:g}, the largest LR a policy takes, got {high!r}")
-    integer("iterations", iterations, 1, MAX_ITERATIONS)
-    integer("epochs", epochs, 1, engine.MAX_EPOCHS)
     if threshold is None:
         threshold = PAPER_THRESHOLDS.get(spec.name, spec.target_accuracy)
-    threshold = real("threshold", threshold)
-    if not 0 < threshold <= 1:
-        raise UserInputError("threshold", f"threshold must be an accuracy in (0, 1], got {threshold!r}")
     search = SearchPlan(
         workload=spec.name,
         low=low,
         high=high,
-        iterations=iterations,
-        epochs=epochs,
+        iterations=values["iterations"],
+        epochs=values["epochs"],
         threshold=threshold,
-        seed=seed,
+        seed=values["seed"],
         options=spec.resolve_options(workload_options),
         data_dir=data_dir,
         device=device,
-        limit_train_batches=limit_train_batches,
+        limit_train_batches=values["limit_train_batches"],
     )
-    engine.validate(_probe_config(search, (low + high) / 2))  # seed, device, limit_train_batches
+    engine.validate(_probe_config(search, (low + high) / 2))  # device
     return search
 
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from trainer.checks import integer, real
 from trainer.errors import UserInputError
 from trainer.schedules.params import MAX_LR  # the largest LR a policy takes: suggestions must be policies
+from trainer.tool_params import ToolParam, check, unknown_arguments
 
 MAX_RANGE_STEPS = 10_000  # each step waits for the host: more is a long run, not a range test
 SKIP_START_FRACTION = 0.1  # suggestions ignore the first tenth: an EMA of a few losses is noise
@@ -43,22 +43,70 @@ class RangeTestPlan:
     device: str
 
 
+# The range test's parameters, declared once: lr_range_test checks them, `lr-range` takes them as flags,
+# the dashboard's job API generates its fields from them (job_min/job_max: what one job may ask).
+RANGE_PARAMS = (
+    ToolParam(
+        "min_lr",
+        "float",
+        "the first step's LR",
+        default=1e-7,
+        min=0.0,
+        min_inclusive=False,
+        max=MAX_LR,
+        job_min=1e-10,
+        job_max=1.0,
+    ),
+    ToolParam(
+        "max_lr", "float", "the last step's LR", default=10.0, min=0.0, min_inclusive=False, max=MAX_LR, job_min=1e-6
+    ),
+    ToolParam(
+        "steps",
+        "int",
+        "training steps, LR growing geometrically",
+        default=100,
+        min=5,
+        max=MAX_RANGE_STEPS,
+        job_min=10,
+        job_max=5000,
+    ),
+    ToolParam(
+        "beta",
+        "float",
+        "the loss's smoothing factor",
+        default=0.98,
+        min=0.0,
+        max=1.0,
+        max_inclusive=False,
+        job_max=0.999,
+    ),
+    ToolParam(
+        "diverge_factor",
+        "float",
+        "stop when the smoothed loss exceeds this x its best",
+        default=4.0,
+        min=1.0,
+        min_inclusive=False,
+        job=False,
+    ),
+    ToolParam("seed", "int", "the network's initialisation and data order", default=0, job_min=0, job_max=2**31 - 1),
+)
+
+
 def lr_range_test(
     workload: str,
     *,
-    min_lr: float = 1e-7,
-    max_lr: float = 10.0,
-    steps: int = 100,
-    beta: float = 0.98,
-    diverge_factor: float = 4.0,
-    seed: int = 0,
     workload_options: dict | None = None,
     data_dir: Any = None,
     device: str = "auto",
     on_step: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    **params: Any,
 ) -> dict:
     """The LR range test: train one short run with the LR growing exponentially; suggest LRs from its loss.
+
+    params are RANGE_PARAMS (min_lr, max_lr, steps, beta, diverge_factor,
+    seed), each defaulting as declared there.
 
     Step i (0-based) trains one mini-batch at LR min_lr·(max_lr/min_lr)^(i/(steps−1)),
     so the first step uses min_lr and the last max_lr; batches are a seeded
@@ -93,77 +141,47 @@ def lr_range_test(
     values as None). Reading the loss is one host sync per step, by design: it
     decides when to stop. Raises UserInputError naming the argument before any training.
     """
-    test = plan_range_test(
-        workload,
-        min_lr=min_lr,
-        max_lr=max_lr,
-        steps=steps,
-        beta=beta,
-        diverge_factor=diverge_factor,
-        seed=seed,
-        workload_options=workload_options,
-        data_dir=data_dir,
-        device=device,
-    )
+    test = plan_range_test(workload, workload_options=workload_options, data_dir=data_dir, device=device, **params)
     return run_range_test(test, on_step, should_stop or _never)
 
 
 def plan_range_test(
     workload: str,
     *,
-    min_lr: float,
-    max_lr: float,
-    steps: int,
-    beta: float,
-    diverge_factor: float,
-    seed: int,
-    workload_options: dict | None,
-    data_dir: Any,
-    device: str,
+    workload_options: dict | None = None,
+    data_dir: Any = None,
+    device: str = "auto",
+    **params: Any,
 ) -> RangeTestPlan:
+    """The range test's arguments checked (RANGE_PARAMS, the workload and its options, the device)."""
     from trainer import core
     from trainer.workloads import get_workload, resolve_optimizer
 
+    unknown_arguments("lr_range_test", RANGE_PARAMS, params)
     spec = get_workload(workload)
-    min_lr, max_lr = real("min_lr", min_lr), real("max_lr", max_lr)
-    if min_lr <= 0:
-        raise UserInputError("min_lr", f"min_lr must be positive, got {min_lr!r}")
-    if max_lr <= min_lr:
-        raise UserInputError("max_lr", f"max_lr must be greater than min_lr ({min_lr!r}), got {max_lr!r}")
-    if max_lr > MAX_LR:
+    values = check(RANGE_PARAMS, params)
+    if values["max_lr"] <= values["min_lr"]:
         raise UserInputError(
-            "max_lr", f"max_lr must be at most {MAX_LR:g}, the largest LR a policy takes, got {max_lr!r}"
+            "max_lr", f"max_lr must be greater than min_lr ({values['min_lr']!r}), got {values['max_lr']!r}"
         )
-    integer("steps", steps, 5, MAX_RANGE_STEPS)
-    beta = real("beta", beta)
-    if not 0 <= beta < 1:
-        raise UserInputError("beta", f"beta must be in [0, 1), got {beta!r}")
-    diverge_factor = real("diverge_factor", diverge_factor)
-    if diverge_factor <= 1:
-        raise UserInputError("diverge_factor", f"diverge_factor must be greater than 1, got {diverge_factor!r}")
     options = spec.resolve_options(workload_options)
     config = core.TrainConfig(
         workload=spec.name,
-        policy={"kind": "FIX", "k0": min_lr},
+        policy={"kind": "FIX", "k0": values["min_lr"]},
         epochs=1,
-        seed=seed,
+        seed=values["seed"],
         device=device,
         data_dir=data_dir,
         workload_options=options,
     )
-    core.validate(config)  # seed, device
+    core.validate(config)  # device
     return RangeTestPlan(
         workload=spec.name,
-        min_lr=min_lr,
-        max_lr=max_lr,
-        steps=steps,
-        beta=beta,
-        diverge_factor=diverge_factor,
-        seed=seed,
         options=options,
         optimizer=resolve_optimizer(spec.optimizer, None),
         data_dir=data_dir,
         device=device,
+        **values,
     )
 
 

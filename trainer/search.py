@@ -14,11 +14,12 @@ Light to import: torch, scipy and the engine are imported when a tool runs.
 
 from __future__ import annotations
 
-from trainer.lr_grid import GRID_WORKLOADS, fit_power_law, lr_grid
-from trainer.max_lr import MAX_ITERATIONS, PAPER_THRESHOLDS, max_initial_lr
+from trainer.lr_grid import GRID_PARAMS, GRID_SEARCH_PARAMS, GRID_WORKLOADS, fit_power_law, lr_grid
+from trainer.max_lr import MAX_ITERATIONS, PAPER_THRESHOLDS, SEARCH_PARAMS, max_initial_lr
 from trainer.range_test import (
     CYCLIC_BASE_DIVISOR,
     MAX_RANGE_STEPS,
+    RANGE_PARAMS,
     SKIP_START_FRACTION,
     VALLEY_POSITION,
     lr_range_test,
@@ -29,10 +30,14 @@ from trainer.search_cli import lr_grid_command, lr_range_command, lr_search_comm
 
 __all__ = [
     "CYCLIC_BASE_DIVISOR",
+    "GRID_PARAMS",
+    "GRID_SEARCH_PARAMS",
     "GRID_WORKLOADS",
     "MAX_ITERATIONS",
     "MAX_RANGE_STEPS",
     "PAPER_THRESHOLDS",
+    "RANGE_PARAMS",
+    "SEARCH_PARAMS",
     "SKIP_START_FRACTION",
     "VALLEY_POSITION",
     "fit_power_law",

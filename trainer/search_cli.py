@@ -22,51 +22,39 @@ from trainer.cli_support import (
     print_json,
     workload_options,
 )
-from trainer.lr_grid import GridPlan, plan_grid, run_grid
-from trainer.max_lr import SearchPlan, plan_search, run_search
-from trainer.range_test import RangeTestPlan, plan_range_test, run_range_test
+from trainer.lr_grid import GRID_PARAMS, GRID_SEARCH_PARAMS, GridPlan, plan_grid, run_grid
+from trainer.max_lr import SEARCH_PARAMS, SearchPlan, plan_search, run_search
+from trainer.range_test import RANGE_PARAMS, RangeTestPlan, plan_range_test, run_range_test
+from trainer.tool_params import add_arguments, cli_values
 
 
 def register_cli(subparsers: Any) -> None:
     """Add `lr-search`, `lr-grid` and `lr-range` to an argparse subparsers object.
 
-    Each sets `command` to its handler: handler(args) -> exit status (0; 2 for
-    bad input, with a message on stderr naming the argument; 130 when Ctrl-C
-    stopped it).
+    Their flags come from the tools' declarations (SEARCH_PARAMS, GRID_PARAMS,
+    RANGE_PARAMS). Each sets `command` to its handler: handler(args) -> exit
+    status (0; 2 for bad input, with a message on stderr naming the argument;
+    130 when Ctrl-C stopped it).
     """
     search = subparsers.add_parser("lr-search", help="find the maximal initial LR (Iyer et al.'s binary search)")
     _add_common_arguments(search)
-    _add_search_arguments(search)
+    add_arguments(search, SEARCH_PARAMS)
     search.set_defaults(command=lr_search_command)
 
     grid = subparsers.add_parser("lr-grid", help="the maximal initial LR over MLP depths x widths, and its power law")
     _add_common_arguments(grid)
-    grid.add_argument("--depths", required=True, type=_integer_list, help="comma-separated depths, e.g. 1,2,4")
-    grid.add_argument("--widths", required=True, type=_integer_list, help="comma-separated widths, e.g. 64,128")
-    grid.add_argument(
-        "--input-lr-scale",
-        type=float,
-        default=None,
-        help="the input layer's LR multiplier in every cell (Iyer et al. train it smaller, e.g. 0.1)",
-    )
-    _add_search_arguments(grid)
+    add_arguments(grid, GRID_PARAMS + GRID_SEARCH_PARAMS)
     grid.set_defaults(command=lr_grid_command)
 
     ramp = subparsers.add_parser("lr-range", help="the LR range test (fastai's lr_find): suggested LRs")
     _add_common_arguments(ramp)
-    ramp.add_argument("--min-lr", type=float, default=1e-7, help="the first step's LR (default 1e-7)")
-    ramp.add_argument("--max-lr", type=float, default=10.0, help="the last step's LR (default 10)")
-    ramp.add_argument("--steps", type=int, default=100, help="training steps, LR growing geometrically (default 100)")
-    ramp.add_argument("--beta", type=float, default=0.98, help="the loss's smoothing factor (default 0.98)")
-    ramp.add_argument(
-        "--diverge-factor", type=float, default=4.0, help="stop when the smoothed loss exceeds this x its best"
-    )
+    add_arguments(ramp, RANGE_PARAMS)
     ramp.set_defaults(command=lr_range_command)
 
 
 def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and on what a tool runs: not its parameters, which are declared with it."""
     parser.add_argument("--workload", required=True, help="a workload name (see `workloads`)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
     parser.add_argument("--data-dir", default=None, help="where data sets live (default: $DATA_DIR)")
     parser.add_argument(
@@ -75,44 +63,15 @@ def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON lines only, then the result")
 
 
-def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--low", type=float, default=0.0, help="the bracket's low end (default 0)")
-    parser.add_argument("--high", type=float, default=1.0, help="the bracket's high end (default 1)")
-    parser.add_argument("--iterations", type=int, default=5, help="probes, each halving the bracket (default 5)")
-    parser.add_argument("--epochs", type=int, default=10, help="each probe's epoch budget (default 10)")
-    parser.add_argument(
-        "--threshold", type=float, default=None, help="test accuracy to reach (default: the paper's, else the target)"
-    )
-    parser.add_argument("--limit-train-batches", type=int, default=None, metavar="N", help="train N batches per epoch")
-
-
-def _integer_list(text: str) -> list[int]:
-    try:
-        return [int(item) for item in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers, e.g. 1,2,4; got {text!r}") from None
-
-
-def _search_arguments(args: argparse.Namespace, options: dict | None) -> dict[str, Any]:
-    return {
-        "low": args.low,
-        "high": args.high,
-        "iterations": args.iterations,
-        "epochs": args.epochs,
-        "threshold": args.threshold,
-        "seed": args.seed,
-        "workload_options": options,
-        "data_dir": args.data_dir,
-        "device": args.device,
-        "limit_train_batches": args.limit_train_batches,
-    }
+def _where(args: argparse.Namespace) -> dict[str, Any]:
+    return {"workload_options": workload_options(args.option), "data_dir": args.data_dir, "device": args.device}
 
 
 def lr_search_command(args: argparse.Namespace) -> int:
     """`lr-search`: one line per probe, then η*; with --json, JSON lines."""
 
     def plan() -> SearchPlan:
-        return plan_search(args.workload, **_search_arguments(args, workload_options(args.option)))
+        return plan_search(args.workload, **_where(args), **cli_values(args, SEARCH_PARAMS))
 
     def run(search: SearchPlan, stop_requested: Callable[[], bool]) -> dict:
         return run_search(search, lambda probe: report(probe, "probe", _probe_line), stop_requested)
@@ -125,13 +84,8 @@ def lr_grid_command(args: argparse.Namespace) -> int:
     """`lr-grid`: one line per probe and per cell, then the fit; with --json, JSON lines."""
 
     def plan() -> GridPlan:
-        return plan_grid(
-            args.workload,
-            args.depths,
-            args.widths,
-            input_lr_scale=args.input_lr_scale,
-            **_search_arguments(args, workload_options(args.option)),
-        )
+        params = cli_values(args, GRID_PARAMS + GRID_SEARCH_PARAMS)
+        return plan_grid(args.workload, params.pop("depths"), params.pop("widths"), **_where(args), **params)
 
     def run(grid: GridPlan, stop_requested: Callable[[], bool]) -> dict:
         return run_grid(
@@ -149,18 +103,7 @@ def lr_range_command(args: argparse.Namespace) -> int:
     """`lr-range`: a progress bar on stderr, then the suggestions; with --json, JSON lines (one per step)."""
 
     def plan() -> RangeTestPlan:
-        return plan_range_test(
-            args.workload,
-            min_lr=args.min_lr,
-            max_lr=args.max_lr,
-            steps=args.steps,
-            beta=args.beta,
-            diverge_factor=args.diverge_factor,
-            seed=args.seed,
-            workload_options=workload_options(args.option),
-            data_dir=args.data_dir,
-            device=args.device,
-        )
+        return plan_range_test(args.workload, **_where(args), **cli_values(args, RANGE_PARAMS))
 
     def run(test: RangeTestPlan, stop_requested: Callable[[], bool]) -> dict:
         if args.json:
