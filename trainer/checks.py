@@ -1,4 +1,4 @@
-"""Checks of a research tool's scalar arguments, each raising UserInputError naming the argument.
+"""Small argument checks, each raising UserInputError naming the argument, and the bound on a run's epochs.
 
 Light: no torch, so a tool's arguments are checked before anything heavy loads.
 """
@@ -18,13 +18,6 @@ def real(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise UserInputError(name, f"{name} must be a finite number, got {value!r}")
     return float(value)
-
-
-def integer(name: str, value: Any, low: int, high: int) -> int:
-    """An int (never a bool) from low to high."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise UserInputError(name, f"{name} must be an integer from {low} to {high}, got {value!r}")
-    return value
 
 
 def distinct_integers(name: str, values: Any) -> list[int]:
