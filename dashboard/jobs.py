@@ -15,9 +15,13 @@ from typing import Any
 from rest_framework import serializers
 
 from dashboard.models import Job
+from trainer.lr_grid import GRID_PARAMS, GRID_SEARCH_PARAMS, GRID_WORKLOADS, MAX_GRID_JOB_NETWORKS
+from trainer.max_lr import SEARCH_PARAMS
+from trainer.range_test import RANGE_PARAMS
+from trainer.tool_params import ToolParam
 from trainer.workloads import get_workload, list_workloads
 
-MLP_WORKLOADS = ["mnist-mlp", "gauss2-mlp"]
+MLP_WORKLOADS = list(GRID_WORKLOADS)
 
 
 def _workloads() -> list[str]:
@@ -45,14 +49,42 @@ def _epochs_of_steps(steps: int, train_size: int, batch_size: int) -> int:
     return max(1, math.ceil(steps / max(1, train_size // batch_size)))
 
 
-class LRSearchParams(serializers.Serializer):
+def _field(param: ToolParam) -> serializers.Field:
+    """The API field of a tool's declared parameter, within the job's bounds."""
+    low, high = param.job_bounds
+    if param.required:
+        presence: dict[str, Any] = {"required": True}
+    elif param.default is None:
+        presence = {"required": False, "allow_null": param.nullable}
+    else:
+        presence = {"default": param.default}
+    if param.type == "int_list":
+        child = serializers.IntegerField(min_value=low, max_value=high)
+        return serializers.ListField(
+            child=child, min_length=1, max_length=param.job_max_len, label=param.name, help_text=param.help, **presence
+        )
+    field = serializers.IntegerField if param.type == "int" else serializers.FloatField
+    return field(min_value=low, max_value=high, help_text=param.help, **presence)
+
+
+class ToolParamsSerializer(serializers.Serializer):
+    """A job's parameters: the workload, the fields generated from the tool's declaration (`tool_params`), then
+    the other fields declared on the serializer (the form shows them in this order)."""
+
+    tool_params: tuple[ToolParam, ...] = ()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        declared = super().get_fields()
+        fields = {"workload": declared.pop("workload")} if "workload" in declared else {}
+        fields.update({p.name: _field(p) for p in self.tool_params if p.job and p.name not in declared})
+        fields.update(declared)
+        return fields
+
+
+class LRSearchParams(ToolParamsSerializer):
+    tool_params = SEARCH_PARAMS
+
     workload = serializers.ChoiceField(choices=[])
-    low = serializers.FloatField(min_value=0.0, max_value=100.0, default=0.0)
-    high = serializers.FloatField(min_value=1e-6, max_value=100.0, default=1.0)
-    iterations = serializers.IntegerField(min_value=1, max_value=20, default=5)
-    epochs = serializers.IntegerField(min_value=1, max_value=100, default=10)
-    threshold = serializers.FloatField(min_value=0.01, max_value=1.0, required=False, allow_null=True)
-    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
     depth = serializers.IntegerField(min_value=1, max_value=32, required=False)
     width = serializers.IntegerField(min_value=1, max_value=4096, required=False)
     input_lr_scale = serializers.FloatField(min_value=1e-4, max_value=1.0, required=False)
@@ -78,29 +110,16 @@ class LRSearchParams(serializers.Serializer):
         return JobCost(params["iterations"], params["epochs"], "iterations", "epochs")
 
 
-def _int_list(name: str, low: int, high: int):
-    return serializers.ListField(
-        child=serializers.IntegerField(min_value=low, max_value=high), min_length=1, max_length=8, label=name
-    )
+class LRGridParams(ToolParamsSerializer):
+    tool_params = GRID_PARAMS + GRID_SEARCH_PARAMS
 
-
-class LRGridParams(serializers.Serializer):
     workload = serializers.ChoiceField(choices=MLP_WORKLOADS)
-    depths = _int_list("depths", 1, 32)
-    widths = _int_list("widths", 1, 4096)
-    input_lr_scale = serializers.FloatField(min_value=1e-4, max_value=1.0, required=False, allow_null=True)
-    low = serializers.FloatField(min_value=0.0, max_value=100.0, default=0.0)
-    high = serializers.FloatField(min_value=1e-6, max_value=100.0, default=1.0)
-    iterations = serializers.IntegerField(min_value=1, max_value=12, default=5)
-    epochs = serializers.IntegerField(min_value=1, max_value=50, default=10)
-    threshold = serializers.FloatField(min_value=0.01, max_value=1.0, required=False, allow_null=True)
-    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
     def validate(self, data):
         if data["low"] >= data["high"]:
             raise serializers.ValidationError({"high": ["Must be larger than low."]})
-        if len(data["depths"]) * len(data["widths"]) > 24:
-            raise serializers.ValidationError({"widths": ["At most 24 networks per grid."]})
+        if len(data["depths"]) * len(data["widths"]) > MAX_GRID_JOB_NETWORKS:
+            raise serializers.ValidationError({"widths": [f"At most {MAX_GRID_JOB_NETWORKS} networks per grid."]})
         return data
 
     @staticmethod
@@ -110,13 +129,10 @@ class LRGridParams(serializers.Serializer):
         return JobCost(networks * params["iterations"], params["epochs"], "widths", "epochs")
 
 
-class LRRangeParams(serializers.Serializer):
+class LRRangeParams(ToolParamsSerializer):
+    tool_params = RANGE_PARAMS
+
     workload = serializers.ChoiceField(choices=[])
-    min_lr = serializers.FloatField(min_value=1e-10, max_value=1.0, default=1e-7)
-    max_lr = serializers.FloatField(min_value=1e-6, max_value=1000.0, default=10.0)
-    steps = serializers.IntegerField(min_value=10, max_value=5000, default=100)
-    beta = serializers.FloatField(min_value=0.0, max_value=0.999, default=0.98)
-    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

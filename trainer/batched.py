@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,27 +47,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer import checkpoint
+from trainer import checkpoint, core
+from trainer.core import STOP_CHECK_EVERY, Plan, TrainConfig, resolve_device
 from trainer.divergence import find_divergence
-from trainer.engine import (
-    CHECKPOINT_FORMAT,
-    STOP_CHECK_EVERY,
-    TrainConfig,
-    _build_optimizer,
-    _cpu_threads,
-    _finite_or_none,
-    _load_data,
-    _lr_trace,
-    _Plan,
-    _plan,
-    _run_identity,
-    _summarise,
-    resolve_device,
-    train,
-)
+from trainer.engine import train
 from trainer.functional import ModelStack, StackedSGD
 from trainer.metrics import lrbench_metrics
-from trainer.paths import default_data_dir
 from trainer.workloads import Workload
 
 log = logging.getLogger(__name__)
@@ -108,7 +91,7 @@ class _Run:
 
     index: int  # its position in the caller's configs
     config: TrainConfig
-    plan: _Plan
+    plan: Plan
     model: nn.Module  # as built under its seed; gets the trained weights when the run leaves the batch
     shuffle_rng: torch.Generator  # data order and augmentation, as in the engine
     epochs: list[dict] = field(default_factory=list)
@@ -142,16 +125,16 @@ def train_batched(
 
     Each config is validated as train() validates it. They must share everything
     but policy, seed and optimizer settings: workload, epochs, device, data_dir,
-    synthetic, workload_options and the limits (ValueError naming the field).
+    synthetic, workload_options and the limits (UserInputError naming the field).
     """
     if not configs:
         return []
-    plans = [_plan(c) for c in configs]
+    plans = [core.plan(c) for c in configs]
     device = _shared_device(configs, plans)
     reason = _why_not_batched(configs, plans)
     if reason is None:
         workload = plans[0].workload
-        with _cpu_threads(workload.cpu_threads if device.type == "cpu" else None):
+        with core.workload_threads(workload, device):
             results, reason = _run(configs, plans, device, on_epoch, should_stop or (lambda k: False), on_checkpoint)
         if reason is None:
             return results
@@ -159,28 +142,24 @@ def train_batched(
     return _train_sequentially(configs, on_epoch, should_stop, on_checkpoint)
 
 
-def _shared_device(configs: list[TrainConfig], plans: list[_Plan]) -> torch.device:
-    """The batch's device; ValueError naming the first setting the configs do not share."""
+def _shared_device(configs: list[TrainConfig], plans: list[Plan]) -> torch.device:
+    """The batch's device; UserInputError naming the first setting the configs do not share."""
     for name, values in (
         ("workload", [c.workload for c in configs]),
         ("epochs", [c.epochs for c in configs]),
         ("device", [resolve_device(c.device) for c in configs]),
-        ("data_dir", [_data_dir(c) for c in configs]),
+        ("data_dir", [core.data_dir(c.data_dir) for c in configs]),
         ("synthetic", [c.synthetic for c in configs]),
         ("workload_options", [p.options for p in plans]),
         ("limit_train_batches", [c.limit_train_batches for c in configs]),
         ("limit_test_batches", [c.limit_test_batches for c in configs]),
     ):
         if any(v != values[0] for v in values):
-            raise ValueError(f"all configs must share {name}: got {', '.join(map(str, values))}")
+            raise core.UserInputError(name, f"all configs must share {name}: got {', '.join(map(str, values))}")
     return resolve_device(configs[0].device)
 
 
-def _data_dir(config: TrainConfig) -> Path:
-    return Path(config.data_dir).expanduser() if config.data_dir else default_data_dir()
-
-
-def _why_not_batched(configs: list[TrainConfig], plans: list[_Plan]) -> str | None:
+def _why_not_batched(configs: list[TrainConfig], plans: list[Plan]) -> str | None:
     """Why these runs cannot be batched with results equal to the engine's; None when they can."""
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
     for config in configs:
@@ -231,7 +210,7 @@ def _train_sequentially(
 
 def _run(
     configs: list[TrainConfig],
-    plans: list[_Plan],
+    plans: list[Plan],
     device: torch.device,
     on_epoch: Callable[[int, dict], None] | None,
     should_stop: Callable[[int], bool],
@@ -243,12 +222,10 @@ def _run(
     epochs_total = configs[0].epochs
 
     # Data: whole sets on the device, once for all runs.
-    x_train, y_train, x_test, y_test = _load_data(configs[0], workload, device)
+    x_train, y_train, x_test, y_test = core.load_data(configs[0], workload, device)
     n_train = len(x_train)
     batch_size = workload.batch_size
-    steps_per_epoch = math.ceil(n_train / batch_size)  # the last partial batch is kept
-    if configs[0].limit_train_batches is not None:
-        steps_per_epoch = min(steps_per_epoch, configs[0].limit_train_batches)
+    steps_per_epoch = core.steps_per_epoch(n_train, batch_size, configs[0].limit_train_batches)
 
     # Models: each initialised under its own seed as the engine does, then stacked.
     runs = []
@@ -328,26 +305,17 @@ def _run(
         ):
             run.total_seconds += seconds
             run.samples += seen
-            metrics = _finite_or_none(
-                {
-                    "epoch": epoch,
-                    "train_loss": train_loss,
-                    "train_acc": train_acc,
-                    "test_loss": test["loss"],
-                    "test_acc": test["top1"],
-                    "test_top5": test["top5"],
-                    "ac": test["ac"],
-                    "cv": test["cv"],
-                    "cvac": test["cvac"],
-                    "lr_first": run_lrs[0],
-                    "lr_last": run_lrs[-1],
-                    "lr_mean": math.fsum(run_lrs) / len(run_lrs),
-                    "lr_trace": _lr_trace(run_lrs, epoch - 1, steps_per_epoch),
-                    "seconds": seconds,  # this run's share of the batch's wall time for the epoch
-                    "samples_per_sec": seen / train_seconds,  # this run's samples; the batch did K times as many
-                    "iterations": iteration,
-                    "samples": run.samples,
-                }
+            metrics = core.epoch_metrics(
+                epoch,
+                train_loss=train_loss,
+                train_acc=train_acc,
+                test=test,
+                lrs=run_lrs,
+                steps_per_epoch=steps_per_epoch,
+                seconds=seconds,  # this run's share of the batch's wall time for the epoch
+                samples_per_sec=seen / train_seconds,  # this run's samples; the batch did K times as many
+                iterations=iteration,
+                samples=run.samples,
             )
             run.epochs.append(metrics)
             observe = getattr(run.plan.policy, "observe", None)
@@ -369,9 +337,7 @@ def _run(
     batch.leave([r for r in batch.runs if should_stop(r.index)], "cancelled", iteration)  # during the last epoch
     batch.leave(list(batch.runs), "succeeded", iteration)
 
-    device_name = (
-        torch.cuda.get_device_name(device) if on_cuda else (platform.processor() or platform.machine() or "cpu")
-    )
+    device_name = core.device_name(device)
     return [_result(run, device, device_name) for run in runs], None
 
 
@@ -408,25 +374,22 @@ class _Batch:
         self.stack.copy_into(position, run.model)
         plan = run.plan
         groups = plan.workload.param_groups(run.model, plan.options)
-        optimizer = _build_optimizer(plan.optimizer, groups, lr=0.0)
+        optimizer = core.build_optimizer(plan.optimizer, groups, lr=0.0)
         params = dict(run.model.named_parameters())
         for name, buffer in zip(self.trainable_names, self.optimizer.momentum_buffers, strict=True):
             if buffer is not None:
                 optimizer.state[params[name]]["momentum_buffer"] = buffer[position].detach().clone()
-        policy = plan.policy
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "run": _run_identity(run.config, plan),
-            "epoch": len(run.epochs),
-            "iteration": iteration,
-            "epochs": run.epochs,
-            "diverged_epoch": run.diverged_epoch,
-            "diverged_reason": run.diverged_reason,
-            "model": run.model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "policy": policy.state_dict() if hasattr(policy, "state_dict") else None,
-            "rng": checkpoint.rng_states(run.shuffle_rng),
-        }
+        return core.checkpoint_state(
+            config=run.config,
+            plan=plan,
+            iteration=iteration,
+            epochs=run.epochs,
+            diverged_epoch=run.diverged_epoch,
+            diverged_reason=run.diverged_reason,
+            model=run.model,
+            optimizer=optimizer,
+            rng=checkpoint.rng_states(run.shuffle_rng),
+        )
 
     def leave(self, leaving: list[_Run], status: str, iteration: int) -> list[int]:
         """End these runs with this status, their trained weights written into their own modules.
@@ -478,18 +441,15 @@ def _evaluate(
 def _result(run: _Run, device: torch.device, device_name: str) -> dict:
     """The run's result, with train()'s keys."""
     plan = run.plan
-    return {
-        "status": run.status,
-        "device": str(device),
-        "device_name": device_name,
-        "workload": plan.workload.name,
-        "workload_options": plan.options,
-        "policy": getattr(plan.policy, "spec", None),
-        "optimizer": plan.optimizer,
-        "synthetic": run.config.synthetic,
-        "resumed_from_epoch": None,
-        "epochs": run.epochs,
-        "summary": _summarise(
-            run.epochs, plan.workload, run.iterations, run.total_seconds, run.diverged_epoch, run.diverged_reason
-        ),
-    }
+    summary = core.summarise(
+        run.epochs, plan.workload, run.iterations, run.total_seconds, run.diverged_epoch, run.diverged_reason
+    )
+    return core.run_result(
+        status=run.status,
+        device=device,
+        config=run.config,
+        plan=plan,
+        epochs=run.epochs,
+        summary=summary,
+        device_label=device_name,
+    )

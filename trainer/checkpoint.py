@@ -18,9 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainer.errors import UserInputError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(UserInputError):
     """A checkpoint that cannot be read, or that another run wrote."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("checkpoint_path", message)
 
 
 def save(state: dict[str, Any], path: str | Path) -> None:

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-from collections.abc import Callable
 from typing import Any
 
-EXIT_BAD_INPUT = 2
-EXIT_CANCELLED = 130  # as a shell reports a run stopped by Ctrl-C
+from trainer.cli_support import (
+    EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
+    BadInput,
+    ctrl_c_requests_stop,
+    fmt,
+    print_json,
+    workload_options,
+)
 
-
-class BadInput(Exception):
-    """A user error: printed on stderr, exit status 2."""
+__all__ = ["EXIT_BAD_INPUT", "EXIT_CANCELLED", "BadInput", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +84,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _register_research_commands(commands) -> None:
     """The research tools' subcommands."""
-    from trainer import equivalence, meta, search
+    from trainer import equivalence, meta, search_cli
 
-    search.register_cli(commands)
+    search_cli.register_cli(commands)
     meta.register_cli(commands)
     equivalence.register_cli(commands)
 
@@ -127,7 +130,7 @@ def _train(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
             data_dir=args.data_dir,
-            workload_options=_workload_options(args.option),
+            workload_options=workload_options(args.option),
             optimizer=optimizer,
             synthetic=args.synthetic,
             compile=args.compile,
@@ -146,7 +149,7 @@ def _train(args: argparse.Namespace) -> int:
         raise BadInput(str(error)) from None
 
     report = _JsonLines() if args.json else _ProgressBar(config.epochs)
-    with _ctrl_c_requests_stop() as stop_requested:
+    with ctrl_c_requests_stop() as stop_requested:
         try:
             result = train(config, on_epoch=report.epoch, should_stop=stop_requested)
         except (DataUnavailable, CheckpointError) as error:
@@ -164,31 +167,15 @@ def _json_argument(flag: str, text: str) -> Any:
         raise BadInput(f"{flag} is not valid JSON: {error}") from None
 
 
-def _workload_options(pairs: list[str]) -> dict[str, Any] | None:
-    """--option NAME=VALUE pairs as a dict; VALUE is read as JSON (4, 0.1, true), else kept as text."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        name, equals, value = pair.partition("=")
-        if not equals or not name:
-            raise BadInput(f"--option must be NAME=VALUE, got {pair!r}")
-        if name in options:
-            raise BadInput(f"--option {name} is given twice")
-        try:
-            options[name] = json.loads(value)
-        except json.JSONDecodeError:
-            options[name] = value
-    return options or None
-
-
 class _JsonLines:
     def epoch(self, metrics: dict) -> None:
-        _print_json(metrics)
+        print_json(metrics)
 
     def close(self) -> None:
         pass
 
     def result(self, result: dict) -> None:
-        _print_json({k: v for k, v in result.items() if k != "epochs"})
+        print_json({k: v for k, v in result.items() if k != "epochs"})
 
 
 class _ProgressBar:
@@ -199,9 +186,9 @@ class _ProgressBar:
 
     def epoch(self, metrics: dict) -> None:
         self.bar.set_postfix(
-            acc=_fmt(metrics["test_acc"], ".4f"),
-            loss=_fmt(metrics["test_loss"], ".4f"),
-            lr=_fmt(metrics["lr_last"], ".4g"),
+            acc=fmt(metrics["test_acc"], ".4f"),
+            loss=fmt(metrics["test_loss"], ".4f"),
+            lr=fmt(metrics["lr_last"], ".4g"),
             refresh=False,
         )
         self.bar.update(metrics["epoch"] - self.bar.n)  # a resumed run starts past 0
@@ -214,43 +201,11 @@ class _ProgressBar:
         line = (
             f"{result['status']}: {s['epochs_completed']} epochs, {s['iterations']} iterations "
             f"in {s['total_seconds']:.1f}s on {result['device']}; "
-            f"final acc {_fmt(s['final_acc'], '.4f')} (best {_fmt(s['best_acc'], '.4f')} "
-            f"at epoch {s['best_epoch']}), top-5 {_fmt(s['final_top5'], '.4f')}, "
-            f"test loss {_fmt(s['final_test_loss'], '.4f')}, "
+            f"final acc {fmt(s['final_acc'], '.4f')} (best {fmt(s['best_acc'], '.4f')} "
+            f"at epoch {s['best_epoch']}), top-5 {fmt(s['final_top5'], '.4f')}, "
+            f"test loss {fmt(s['final_test_loss'], '.4f')}, "
             f"target {s['target_accuracy']:.0%} reached at epoch {s['epochs_to_target']}"
         )
         if s["diverged_epoch"] is not None:
             line += f"; diverged: {s.get('diverged_reason') or 'at epoch ' + str(s['diverged_epoch'])}"
         print(line)
-
-
-def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, allow_nan=False), flush=True)
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
-
-
-class _ctrl_c_requests_stop:
-    """The first Ctrl-C asks the run to stop cleanly ("cancelled"); a second one interrupts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.previous: Any = None
-
-    def __enter__(self) -> Callable[[], bool]:
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._request)
-        except ValueError:  # not the main thread: leave signals alone
-            self.previous = None
-        return lambda: self.requested
-
-    def _request(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        print("\nstopping at the next check (within 100 iterations); Ctrl-C again to interrupt", file=sys.stderr)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)

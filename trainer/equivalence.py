@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainer import core
+from trainer.errors import UserInputError
 from trainer.schedules import SpecError, build, remove_weight_decay
 
 MAX_POINTS = 500  # per recorded series: plenty for a chart, small enough to stream and store
@@ -53,13 +55,17 @@ SMALL_NET_THREADS = 1  # matrices of 64 x 128: a second thread costs more in syn
 EXIT_BAD_INPUT = 2
 
 
-class BadArgument(ValueError):
-    """An argument of ``equivalence_study`` is invalid; ``name`` is the argument."""
+class BadArgument(UserInputError):
+    """An argument of ``equivalence_study`` is invalid; ``name`` (``field``) is the argument."""
 
     def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"{name} {problem}")
+        super().__init__(name, problem)
         self.name = name
         self.problem = problem
+
+    @staticmethod
+    def text(field: str, message: str) -> str:
+        return f"{field} {message}"
 
 
 # The network.
@@ -235,7 +241,7 @@ def equivalence_study(
             for key, value in record.items():
                 series[key].append(value)
             if on_step is not None and ((t + 1) % report_every == 0 or t + 1 == iterations):
-                on_step(_finite_or_none(record))
+                on_step(core.json_safe(record))
         with torch.no_grad():
             acc_a, acc_b = (_accuracy(net, x_eval, y_eval) for net in (net_a, net_b))
 
@@ -261,7 +267,7 @@ def equivalence_study(
         dtype=str(setup.dtype).removeprefix("torch."),
         device=str(setup.device),
     )
-    return _finite_or_none(result)
+    return core.json_safe(result)
 
 
 _SERIES = ("iterations", "loss_a", "loss_b", "max_prob_diff", "norm_a", "norm_b", "norm_ratio", "lr_a", "lr_b")
@@ -306,16 +312,6 @@ def _downsample(n: int, points: int) -> list[int]:
     if n <= points:
         return list(range(n))
     return sorted({round(i * (n - 1) / (points - 1)) for i in range(points)})
-
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value
 
 
 @contextlib.contextmanager
@@ -382,10 +378,8 @@ def _check(
     dtype = DEFAULT_DTYPE[model] if dtype is None else dtype
     if dtype not in (torch.float32, torch.float64):
         raise BadArgument("dtype", f"must be torch.float32 or torch.float64, got {dtype!r}")
-    from trainer.engine import resolve_device
-
     try:
-        resolved = resolve_device(device)
+        resolved = core.resolve_device(device)
     except ValueError as error:
         raise BadArgument("device", str(error).removeprefix("device ")) from None
     return _Setup(model, data, dtype, resolved)

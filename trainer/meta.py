@@ -50,8 +50,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from trainer import engine
-from trainer.paths import default_data_dir
+from trainer import core
+from trainer.errors import UserInputError
 from trainer.schedules import validate
 from trainer.schedules.learned import (
     FORGET_BIAS,
@@ -83,18 +83,17 @@ META_SET_SHARE = 0.1  # default meta set: this share of the training data...
 META_SET_MAX = 1000  # ...at most the paper's 1,000 images (2% of CIFAR's training set)
 PAPER_META_UPDATES = 260  # 200 epochs × 391 iterations / every 300: spread over the run by default
 LR_TRACE_POINTS = 50  # per epoch
-STOP_CHECK_EVERY = 100  # iterations between should_stop() calls, as the engine
-MAX_EPOCHS = engine.MAX_EPOCHS
+STOP_CHECK_EVERY = core.STOP_CHECK_EVERY  # iterations between should_stop() calls, as the engine
+MAX_EPOCHS = core.MAX_EPOCHS
 EXIT_BAD_INPUT = 2  # as trainer.cli
 
 
-class MetaInputError(ValueError):
+class MetaInputError(UserInputError):
     """A bad argument of meta_train; ``field`` names it ("epochs", "meta_set_size", ...)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+    @staticmethod
+    def text(field: str, message: str) -> str:
+        return f"{field}: {message}"
 
 
 class MLRSNet(nn.Module):
@@ -185,14 +184,14 @@ def meta_train(
         if value is not None:
             _check_whole(name, value, 1, None)
     try:
-        target = engine.resolve_device(device)
+        target = core.resolve_device(device)
     except ValueError as error:
         raise MetaInputError("device", str(error)) from None
     try:
         options = spec.resolve_options(workload_options)
     except ValueError as error:
         raise MetaInputError("workload_options", str(error)) from None
-    with engine._cpu_threads(spec.cpu_threads if target.type == "cpu" else None):
+    with core.workload_threads(spec, target):
         return _meta_train(
             spec,
             options,
@@ -230,27 +229,23 @@ def _meta_train(
     torch.manual_seed(seed)  # the model's and the net's initialisation
     rng = torch.Generator(device=device).manual_seed(seed)  # the meta split, data order, augmentation
     on_cuda = device.type == "cuda"
-    memory_format = torch.channels_last if workload.channels_last else torch.contiguous_format
+    memory_format = core.memory_format(workload)
 
     def autocast() -> torch.autocast:
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda)
 
     # Data: a clean, class-balanced meta set held out of the training data.
-    x_all, y_all, x_test, y_test = (
-        t.to(device) for t in workload.load_data(Path(data_dir).expanduser() if data_dir else default_data_dir())
-    )
+    x_all, y_all, x_test, y_test = (t.to(device) for t in workload.load_data(core.data_dir(data_dir)))
     classes = workload.num_classes
     meta_index, train_index = _meta_split(y_all, classes, meta_set_size, rng)
     x_train, y_train, x_meta, y_meta = x_all[train_index], y_all[train_index], x_all[meta_index], y_all[meta_index]
     batch_size = workload.batch_size
-    steps_per_epoch = math.ceil(len(x_train) / batch_size)
-    if limit_train_batches is not None:
-        steps_per_epoch = min(steps_per_epoch, limit_train_batches)
+    steps_per_epoch = core.steps_per_epoch(len(x_train), batch_size, limit_train_batches)
     if meta_every is None:
         meta_every = min(steps_per_epoch, max(1, round(epochs * steps_per_epoch / PAPER_META_UPDATES)))
 
     # The model (plain SGD, the paper's weight decay) and the meta-learner (Adam).
-    module = workload.create_model(options).to(device, memory_format=memory_format)
+    module = core.build_model(workload, options, device)
     groups = [g for g in workload.param_groups(module, options) if g["params"]]
     optimizer = torch.optim.SGD(groups, lr=0.0, momentum=0.0, weight_decay=REAL_WEIGHT_DECAY)
     names = {id(p): name for name, p in module.named_parameters()}
@@ -340,7 +335,7 @@ def _meta_train(
             break
         test_loss, test_acc = _evaluate(module, x_test, y_test, workload.eval_batch_size, autocast, memory_format)
         checkpoints[epoch] = learner_state(net)
-        report = _finite_or_none(
+        report = core.json_safe(
             {
                 "epoch": epoch,
                 "train_loss": loss_sum.item() / seen,
@@ -350,7 +345,7 @@ def _meta_train(
                 "lr_first": lrs[0],
                 "lr_last": lrs[-1],
                 "lr_mean": math.fsum(lrs) / len(lrs),
-                "lr_trace": _lr_trace(lrs, epoch - 1, steps_per_epoch),
+                "lr_trace": core.lr_trace(lrs, epoch - 1, steps_per_epoch, points=LR_TRACE_POINTS),
                 "gamma": gamma,
                 "meta_loss": torch.stack(meta_losses).mean().item() if meta_losses else None,
                 "meta_updates": len(meta_losses),
@@ -459,21 +454,6 @@ def _evaluate(
         loss += F.cross_entropy(logits, y[i : i + batch_size], reduction="sum")
         correct += (logits.argmax(dim=1) == y[i : i + batch_size]).sum()
     return loss.item() / len(x), correct.item() / len(x)
-
-
-def _lr_trace(lrs: list[float], epoch_index: int, steps_per_epoch: int) -> list[list[float]]:
-    points = min(LR_TRACE_POINTS, len(lrs))
-    picks = [j * len(lrs) // points for j in range(points)]
-    return [[epoch_index + i / steps_per_epoch, lrs[i]] for i in picks]
-
-
-def _finite_or_none(value: Any) -> Any:
-    """Non-finite floats become None, in nested lists (the LR trace) and dicts too: reports stay JSON."""
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 # The command line: `python -m trainer meta-train ...` once trainer/cli.py calls register_cli.

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainer.errors import UserInputError
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -25,10 +27,10 @@ if TYPE_CHECKING:
     from trainer.data import Tensors
 
 
-class UnknownWorkload(ValueError):
+class UnknownWorkload(UserInputError):
     def __init__(self, name: object):
         self.name = name
-        super().__init__(f"unknown workload {name!r}; valid names: {', '.join(WORKLOADS)}")
+        super().__init__("workload", f"unknown workload {name!r}; valid names: {', '.join(WORKLOADS)}")
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,7 @@ def test_a_malformed_number_exits_2_naming_the_argument(capsys):
 
 
 def test_a_diverging_meta_training_still_reports_json_safe_epochs():
-    from trainer.meta import _finite_or_none
+    from trainer.core import json_safe as _finite_or_none
 
     report = _finite_or_none({"lr_trace": [[0.0, float("nan")], [0.5, 0.1]], "train_loss": float("inf"), "epoch": 1})
     assert report == {"lr_trace": [[0.0, None], [0.5, 0.1]], "train_loss": None, "epoch": 1}

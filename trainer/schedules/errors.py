@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from trainer.errors import UserInputError
+
 _SUMMARY_FIELDS = 10
 
 
-class SpecError(ValueError):
+class SpecError(UserInputError):
     """A policy spec (or a curve request) is invalid.
 
     ``errors`` maps a field path ("k0", "stages.1.l", "spec" for the whole
@@ -14,7 +16,7 @@ class SpecError(ValueError):
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
         self.errors = {path: list(messages) for path, messages in errors.items()}
-        super().__init__(self._summary())
+        super().__init__(next(iter(self.errors), "spec"), self._summary())
 
     def _summary(self) -> str:
         items = list(self.errors.items())
