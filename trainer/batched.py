@@ -349,6 +349,7 @@ def _run(
                     "samples": run.samples,
                 }
             )
+            metrics = _finite_or_none(workload.with_derived_metrics(metrics))  # as the engine does
             run.epochs.append(metrics)
             observe = getattr(run.plan.policy, "observe", None)
             if observe is not None:  # an adaptive policy: its next LRs may depend on this epoch

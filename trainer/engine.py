@@ -304,6 +304,7 @@ def _run(
                 "samples": samples,
             }
         )
+        metrics = _finite_or_none(workload.with_derived_metrics(metrics))  # e.g. a language model's perplexity
         epochs.append(metrics)
         if observe is not None:  # an adaptive policy: its next LRs may depend on this epoch
             observe(epoch, metrics, config.epochs)
