@@ -190,3 +190,33 @@ def test_the_workloads_command_names_a_broken_plugin_on_stderr_and_lists_the_res
     assert {w["name"] for w in json.loads(done.stdout)} >= set(WORKLOADS)
     assert "workload plugin 'broken'" in done.stderr
     assert "broken-plugin" in done.stderr and "a dependency is missing" in done.stderr
+
+
+@pytest.mark.django_db
+def test_the_admin_index_names_a_plugin_that_failed_to_load(entry_points, admin_client):
+    entry_points({"broken": "toy_plugin_that_does_not_exist:WORKLOAD", "toy": here("TOY")})
+
+    page = admin_client.get("/admin/").content.decode()
+
+    assert "Workload plugin <strong>broken</strong>" in page and "ModuleNotFoundError" in page
+    assert "Workload plugin <strong>toy</strong>" not in page
+
+
+@pytest.mark.django_db
+def test_the_api_lists_each_plugin_with_its_workloads_or_its_error(entry_points, admin_client):
+    entry_points({"broken": "toy_plugin_that_does_not_exist:WORKLOAD", "toy": here("TOY")})
+
+    plugins_listed = {p["entry_point"]: p for p in admin_client.get("/api/workloads/plugins/").json()}
+    workloads = {w["name"]: w for w in admin_client.get("/api/workloads/").json()}
+
+    assert plugins_listed["broken"]["loaded"] is False and "ModuleNotFoundError" in plugins_listed["broken"]["error"]
+    assert plugins_listed["toy"] == {
+        "entry_point": "toy",
+        "target": here("TOY"),
+        "distribution": None,
+        "version": None,
+        "workloads": ["toy"],
+        "loaded": True,
+        "error": None,
+    }
+    assert workloads["toy"]["plugin"]["entry_point"] == "toy" and workloads["digits-mlp"]["plugin"] is None
