@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
@@ -104,6 +105,7 @@ def _load() -> _Loaded:
             "distribution": distribution.name if distribution is not None else None,
             "version": distribution.version if distribution is not None else None,
         }
+        torch_before = "torch" in sys.modules
         try:
             declared = _workloads_of(entry_point)
             for workload in declared:
@@ -119,6 +121,12 @@ def _load() -> _Loaded:
             log.error("workload plugin %r (%s) failed to load: %s", entry_point.name, entry_point.value, message)
             statuses.append(PluginStatus(**found, error=message))
             continue
+        if not torch_before and "torch" in sys.modules:
+            log.warning(
+                "workload plugin %r imported torch with its declaration: the web process should not load PyTorch; "
+                "give its factories as 'package.module:function' strings",
+                entry_point.name,
+            )
         status = PluginStatus(**found, workloads=tuple(w.name for w in declared))
         statuses.append(status)
         for workload in declared:

@@ -35,8 +35,14 @@ if TYPE_CHECKING:
 
 class UnknownWorkload(ValueError):
     def __init__(self, name: object):
+        from trainer.plugins import plugin_statuses
+
         self.name = name
-        super().__init__(f"unknown workload {name!r}; valid names: {', '.join(all_workloads())}")
+        message = f"unknown workload {name!r}; valid names: {', '.join(all_workloads())}"
+        failed = [f"{p.entry_point} ({p.error})" for p in plugin_statuses() if not p.loaded]
+        if failed:  # the workload may be one of theirs: say so where the run's error is read
+            message += f"; workload plugins that failed to load here: {'; '.join(failed)}"
+        super().__init__(message)
 
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,49}")  # a Run's workload column holds 50 characters

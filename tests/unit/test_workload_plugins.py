@@ -119,10 +119,10 @@ def test_two_plugins_declaring_one_name_keep_the_first_and_report_the_second(ent
     assert "'toy' is already taken by plugin 'a-first'" in second.error
 
 
-def test_a_workload_of_a_plugin_that_failed_is_unknown(entry_points):
+def test_a_workload_of_a_plugin_that_failed_is_unknown_and_the_error_names_the_plugin(entry_points):
     entry_points({"broken": "toy_plugin_that_does_not_exist:WORKLOAD"})
 
-    with pytest.raises(UnknownWorkload):
+    with pytest.raises(UnknownWorkload, match="plugins that failed to load here: broken \\(ModuleNotFoundError"):
         get_workload("toy")
 
 
@@ -220,3 +220,29 @@ def test_the_api_lists_each_plugin_with_its_workloads_or_its_error(entry_points,
         "error": None,
     }
     assert workloads["toy"]["plugin"]["entry_point"] == "toy" and workloads["digits-mlp"]["plugin"] is None
+
+
+def test_a_plugin_whose_declaration_imports_torch_loads_with_a_warning(tmp_path):
+    fake_distribution(tmp_path, "heavy-plugin", "heavy = heavy_plugin_module:WORKLOAD")
+    (tmp_path / "heavy_plugin_module.py").write_text(
+        "import torch\n"
+        "from tests.unit.test_workload_plugins import declaration\n"
+        "WORKLOAD = declaration('heavy')\n"
+    )
+    code = (
+        "import logging; logging.basicConfig()\n"
+        "import trainer.workloads as w\n"
+        "assert 'heavy' in [s['name'] for s in w.list_workloads()]\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={"PYTHONPATH": f"{REPO_ROOT}:{tmp_path}", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "workload plugin 'heavy' imported torch with its declaration" in done.stderr
