@@ -87,3 +87,30 @@ def test_the_engine_trains_it_and_reports_perplexity_every_epoch():
         assert epoch["train_perplexity"] == pytest.approx(math.exp(epoch["train_loss"]))
     assert last["train_loss"] < first["train_loss"]
     assert last["test_acc"] > 1 / 97  # better than chance after 60 steps
+
+
+def test_a_studys_runs_of_it_train_stacked_under_sgd_as_each_would_alone_with_perplexity():
+    from trainer.batched import train_batched
+    from trainer.engine import TrainConfig, train
+
+    configs = [
+        TrainConfig(
+            workload="charlm",
+            policy={"kind": "FIX", "k0": 0.05},
+            epochs=1,
+            seed=seed,
+            device="cpu",
+            optimizer={"name": "sgd", "momentum": 0.9},  # the optimizer batched training stacks
+            limit_train_batches=5,
+            limit_test_batches=1,
+        )
+        for seed in (0, 1)
+    ]
+
+    together = train_batched(configs)
+    alone = train(configs[1])
+
+    assert [r["status"] for r in together] == ["succeeded", "succeeded"]
+    (epoch,) = together[1]["epochs"]
+    assert epoch["test_loss"] == pytest.approx(alone["epochs"][0]["test_loss"], rel=1e-4)
+    assert epoch["test_perplexity"] == pytest.approx(math.exp(epoch["test_loss"]))
