@@ -116,7 +116,7 @@ def _load() -> _Loaded:
                     taken_by = "another workload of the same plugin"
                 if taken_by is not None:
                     raise ValueError(f"workload name {workload.name!r} is already taken by {taken_by}")
-        except Exception as error:  # noqa: BLE001 - a broken plugin must never break the others
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - a broken plugin must never break the others
             message = f"{type(error).__name__}: {error}"
             log.error("workload plugin %r (%s) failed to load: %s", entry_point.name, entry_point.value, message)
             statuses.append(PluginStatus(**found, error=message))
