@@ -222,6 +222,8 @@ class Workload:
         if len(set(names)) != len(names):
             raise ValueError(f"options: each name once, got {names}")
         for option in self.options:
+            if option.type not in (int, float, bool):
+                raise ValueError(f"options: {option.name!r} has type {option.type!r}; int, float or bool")
             try:
                 option.check(option.default)
             except ValueError as error:

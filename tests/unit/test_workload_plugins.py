@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from trainer import plugins
-from trainer.workloads import WORKLOADS, OptimizerDefaults, UnknownWorkload, Workload, get_workload, list_workloads
+from trainer.workloads import (
+    WORKLOADS,
+    OptimizerDefaults,
+    Option,
+    UnknownWorkload,
+    Workload,
+    get_workload,
+    list_workloads,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GROUP = plugins.ENTRY_POINT_GROUP
@@ -147,6 +155,8 @@ def test_string_factories_are_imported_only_when_called():
         ({"load_data": 42}, "load_data"),
         ({"input_shape": (0,)}, "input_shape"),
         ({"prefers_gpu": "yes"}, "prefers_gpu"),
+        ({"options": (Option("path", str, "/data"),)}, "options"),
+        ({"options": (Option("depth", int, 0, low=1),)}, "options"),
     ],
 )
 def test_an_invalid_declaration_raises_a_value_error_naming_the_field(fields, field):
