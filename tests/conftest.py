@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests import example_plugin
 from tests.stack import Stack
+
+
+def pytest_sessionstart(session) -> None:
+    # Before any worker process starts: they must find the example plugin's entry point (tests/example_plugin.py).
+    example_plugin.ensure_installed()
 
 
 @pytest.fixture(scope="session")

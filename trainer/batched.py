@@ -317,6 +317,7 @@ def _run(
                 iterations=iteration,
                 samples=run.samples,
             )
+            metrics = core.json_safe(workload.with_derived_metrics(metrics))  # as the engine does
             run.epochs.append(metrics)
             observe = getattr(run.plan.policy, "observe", None)
             if observe is not None:  # an adaptive policy: its next LRs may depend on this epoch

@@ -92,24 +92,40 @@ def _register_research_commands(commands) -> None:
 
 
 def _workloads(args: argparse.Namespace) -> int:
+    """The workloads, built-in then plugins'; a plugin that failed to load is named on stderr (exit status 0)."""
+    from trainer.plugins import plugin_statuses
     from trainer.workloads import list_workloads
 
     workloads = list_workloads()
     if args.json:
         print(json.dumps(workloads, indent=2))
-        return 0
+    else:
+        _print_workloads(workloads)
+    for status in plugin_statuses():
+        if not status.loaded:
+            print(
+                f"warning: workload plugin {status.entry_point!r} ({status.target}, from "
+                f"{status.distribution or 'an unknown distribution'}) failed to load: {status.error}",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _print_workloads(workloads: list[dict[str, Any]]) -> None:
     for w in workloads:
-        optimizer = w["optimizer"]
-        print(f"{w['name']:<20} {w['title']}")
+        optimizer = dict(w["optimizer"])
+        name = optimizer.pop("name")
+        settings = ", ".join(f"{key} {json.dumps(value)}" for key, value in optimizer.items())
+        plugin = w.get("plugin")
+        origin = f"  (plugin {plugin['entry_point']}: {plugin['distribution']} {plugin['version']})" if plugin else ""
+        print(f"{w['name']:<20} {w['title']}{origin}")
         print(
             f"{'':<20} batch {w['batch_size']}, {w['default_epochs']} epochs by default, "
-            f"target {w['target_accuracy']:.1%}, SGD momentum {optimizer['momentum']}, "
-            f"weight decay {optimizer['weight_decay']}"
+            f"target {w['target_accuracy']:.1%}, {name.upper()} {settings}"
         )
         for option in w["options"]:
             about = f"{option['type']}, default {json.dumps(option['default'])}"
             print(f"{'':<20} --option {option['name']}=... ({about}): {option['help']}")
-    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

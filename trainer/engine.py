@@ -198,6 +198,7 @@ def _run(
             iterations=iteration,
             samples=samples,
         )
+        metrics = core.json_safe(workload.with_derived_metrics(metrics))  # e.g. a language model's perplexity
         epochs.append(metrics)
         if observe is not None:  # an adaptive policy: its next LRs may depend on this epoch
             observe(epoch, metrics, config.epochs)

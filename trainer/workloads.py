@@ -8,16 +8,25 @@ To add a workload, write its loader in `data.py` and its model in `models.py`,
 then add a `Workload(...)` to `WORKLOADS` below. A workload may declare options
 (`Option`): those marked `model=True` are passed to `build_model` as keyword
 arguments; `input_lr_scale` is read by `param_groups`.
+
+`Workload`, `Option` and `OptimizerDefaults` are also the public interface of
+workload plugins: a package declares a `Workload` and names it in the entry
+point group `lr_arena.workloads` (see `trainer.plugins` and the README). Its
+factories may be given as "module:function" strings, imported on first call,
+so that the declaration imports no torch.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainer import plugins
 from trainer.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -30,7 +39,41 @@ if TYPE_CHECKING:
 class UnknownWorkload(UserInputError):
     def __init__(self, name: object):
         self.name = name
-        super().__init__("workload", f"unknown workload {name!r}; valid names: {', '.join(WORKLOADS)}")
+        message = f"unknown workload {name!r}; valid names: {', '.join(all_workloads())}"
+        failed = [f"{p.entry_point} ({p.error})" for p in plugins.plugin_statuses() if not p.loaded]
+        if failed:  # the workload may be one of theirs: say so where the run's error is read
+            message += f"; workload plugins that failed to load here: {'; '.join(failed)}"
+        super().__init__("workload", message)
+
+
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,49}")  # a Run's workload column holds 50 characters
+
+
+class LazyCallable:
+    """A function named by "package.module:function", imported on its first call.
+
+    A plugin's declaration names its factories this way, so that importing the
+    declaration (as the web process does to list workloads) imports no torch.
+    """
+
+    def __init__(self, target: str):
+        module, _, attribute = target.partition(":")
+        if not module or not attribute:
+            raise ValueError(f"expected 'package.module:function', got {target!r}")
+        self.target = target
+        self._function: Callable[..., Any] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._function is None:
+            module, _, attribute = self.target.partition(":")
+            function: Any = importlib.import_module(module)
+            for part in attribute.split("."):
+                function = getattr(function, part)
+            self._function = function
+        return self._function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"LazyCallable({self.target!r})"
 
 
 @dataclass(frozen=True)
@@ -98,7 +141,17 @@ def _number(value: float | None) -> str:
 
 @dataclass(frozen=True)
 class Workload:
-    name: str
+    """A data set, a model and their training defaults, under one name.
+
+    The factories (`load_data`, `build_model`, `augment`, `derived_metrics`)
+    are callables or "package.module:function" strings imported on first call.
+    `load_data(data_dir)` returns four CPU tensors (x_train, y_train, x_test,
+    y_test), labels int64 class indices in [0, num_classes); `build_model(**model
+    options)` returns a module mapping a batch of inputs to (batch, num_classes)
+    scores. Bad declarations raise ValueError naming the field.
+    """
+
+    name: str  # lower case letters, digits, ".", "_", "-"; at most 50 characters
     title: str
     description: str
     num_classes: int
@@ -119,6 +172,68 @@ class Workload:
     options: tuple[Option, ...] = ()
     # A batched training-time transform (inputs, generator on their device) -> inputs; None: none.
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = field(default=None, repr=False)
+    # More numbers of an epoch, derived from its metrics (e.g. perplexity from test_loss); torch-free.
+    derived_metrics: Callable[[dict[str, Any]], dict[str, float]] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("load_data", "build_model", "augment", "derived_metrics"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                try:
+                    object.__setattr__(self, name, LazyCallable(value))
+                except ValueError as error:
+                    raise ValueError(f"{name}: {error}") from None
+            elif value is not None and not callable(value):
+                raise ValueError(f"{name} must be a callable or a 'package.module:function' string, got {value!r}")
+        self._check_declaration()
+
+    def _check_declaration(self) -> None:
+        if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
+            raise ValueError(
+                f"name must be 1 to 50 lower-case letters, digits, '.', '_' or '-', starting with a letter or "
+                f"digit, got {self.name!r}"
+            )
+        for name in ("title", "description"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise ValueError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
+        positive = {"num_classes": 2, "batch_size": 1, "default_epochs": 1, "eval_batch_size": 1}
+        for name, low in positive.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        for name in ("train_size", "test_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        target = self.target_accuracy
+        if isinstance(target, bool) or not isinstance(target, int | float) or not 0 <= target <= 1:
+            raise ValueError(f"target_accuracy must be a fraction in [0, 1], got {target!r}")
+        if not isinstance(self.optimizer, OptimizerDefaults) or self.optimizer.name not in OPTIMIZER_SETTINGS:
+            raise ValueError(
+                f"optimizer must be OptimizerDefaults(name=...) with a name among {', '.join(OPTIMIZER_SETTINGS)}, "
+                f"got {self.optimizer!r}"
+            )
+        if not isinstance(self.input_shape, tuple) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in self.input_shape
+        ):
+            raise ValueError(f"input_shape must be a tuple of positive integers, got {self.input_shape!r}")
+        if not isinstance(self.options, tuple) or not all(isinstance(o, Option) for o in self.options):
+            raise ValueError(f"options must be a tuple of Option, got {self.options!r}")
+        names = [o.name for o in self.options]
+        if len(set(names)) != len(names):
+            raise ValueError(f"options: each name once, got {names}")
+        for option in self.options:
+            if option.type not in (int, float, bool):
+                raise ValueError(f"options: {option.name!r} has type {option.type!r}; int, float or bool")
+            try:
+                option.check(option.default)
+            except ValueError as error:
+                raise ValueError(f"options: the default of {option.name!r} is invalid: {error}") from None
+        if self.cpu_threads is not None and (not isinstance(self.cpu_threads, int) or self.cpu_threads < 1):
+            raise ValueError(f"cpu_threads must be a positive integer or None, got {self.cpu_threads!r}")
+        for name in ("channels_last", "prefers_gpu"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     def resolve_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         """Every option's value: the given ones checked, the others their defaults.
@@ -171,12 +286,19 @@ class Workload:
             "batch_size": self.batch_size,
             "default_epochs": self.default_epochs,
             "target_accuracy": self.target_accuracy,
-            "optimizer": asdict(self.optimizer),
+            "optimizer": resolve_optimizer(self.optimizer, None),
+            "prefers_gpu": self.prefers_gpu,
             "input_shape": list(self.input_shape),
             "train_size": self.train_size,
             "test_size": self.test_size,
             "options": [o.summary() for o in self.options],
         }
+
+    def with_derived_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """An epoch's metrics and, after them, the ones this workload derives from them (never overriding)."""
+        if self.derived_metrics is None:
+            return metrics
+        return {**self.derived_metrics(dict(metrics)), **metrics}
 
 
 # Optimizers. The LR always comes from the policy; these are the other settings.
@@ -207,10 +329,9 @@ def resolve_optimizer(defaults: OptimizerDefaults, override: Mapping[str, Any] |
     name = override.get("name", defaults.name)
     if name not in OPTIMIZER_SETTINGS:
         raise ValueError(f"optimizer.name must be one of {', '.join(OPTIMIZER_SETTINGS)}, got {name!r}")
-    if name == defaults.name:
-        settings = {k: v for k, v in asdict(defaults).items() if k in OPTIMIZER_SETTINGS[name]}
-    else:
-        settings = dict(OPTIMIZER_DEFAULTS[name])
+    settings = dict(OPTIMIZER_DEFAULTS[name])
+    if name == defaults.name:  # the workload's own optimizer: its settings where it declares them
+        settings.update({k: v for k, v in asdict(defaults).items() if k in OPTIMIZER_SETTINGS[name]})
     for key, value in override.items():
         if key == "name":
             continue
@@ -558,14 +679,22 @@ WORKLOADS: dict[str, Workload] = {
         CIFAR10_PRERESNET32,
     )
 }
+plugins.set_builtins(Workload, WORKLOADS)
+
+
+def all_workloads() -> dict[str, Workload]:
+    """The built-in workloads, then those of the installed plugins (trainer.plugins) that loaded."""
+    loaded = plugins.plugin_workloads()  # the loader refuses (and reports) a plugin that takes a built-in's name
+    return {**WORKLOADS, **{name: w for name, w in loaded.items() if name not in WORKLOADS}}
 
 
 def get_workload(name: str) -> Workload:
     try:
-        return WORKLOADS[name]
+        return all_workloads()[name]
     except (KeyError, TypeError):
         raise UnknownWorkload(name) from None
 
 
 def list_workloads() -> list[dict[str, Any]]:
-    return [w.summary() for w in WORKLOADS.values()]
+    """Every workload's summary; a plugin's has "plugin": its entry point, distribution and version."""
+    return [{**w.summary(), "plugin": plugins.plugin_of(name)} for name, w in all_workloads().items()]

@@ -22,6 +22,21 @@ class WorkloadSerializer(serializers.Serializer):
     default_epochs = serializers.IntegerField()
     target_accuracy = serializers.FloatField()
     optimizer = serializers.DictField()
+    prefers_gpu = serializers.BooleanField()
+    options = serializers.ListField(child=serializers.DictField())
+    plugin = serializers.DictField(
+        allow_null=True, help_text="null: built in; else the plugin's entry_point, distribution and version"
+    )
+
+
+class WorkloadPluginSerializer(serializers.Serializer):
+    entry_point = serializers.CharField(help_text="its name in the lr_arena.workloads entry point group")
+    target = serializers.CharField(help_text="package.module:attribute")
+    distribution = serializers.CharField(allow_null=True)
+    version = serializers.CharField(allow_null=True)
+    workloads = serializers.ListField(child=serializers.CharField())
+    loaded = serializers.BooleanField()
+    error = serializers.CharField(allow_null=True, help_text="why it did not load; null when it did")
 
 
 class CurveSerializer(serializers.Serializer):

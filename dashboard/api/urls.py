@@ -19,6 +19,7 @@ urlpatterns = [
     path("redoc/redoc.standalone.js", docs.redoc_bundle, name="api-redoc-bundle"),
     path("token/", ObtainAuthToken.as_view(), name="api-token"),
     path("workloads/", views.workloads, name="api-workloads"),
+    path("workloads/plugins/", views.workload_plugins, name="api-workload-plugins"),
     path("kinds/", views.kinds, name="api-kinds"),
     path("schedules/preview/", views.schedule_preview, name="api-schedule-preview"),
     path("policies/", views.policies, name="api-policies"),

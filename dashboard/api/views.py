@@ -60,6 +60,15 @@ def workloads(request: Request) -> Response:
     return Response(list_workloads())
 
 
+@extend_schema(responses={200: schemas.WorkloadPluginSerializer(many=True)})
+@api_view(["GET"])
+def workload_plugins(request: Request) -> Response:
+    """The installed workload plugins (entry point group lr_arena.workloads): each one's workloads, or its error."""
+    from trainer.plugins import plugin_statuses
+
+    return Response([plugin.describe() for plugin in plugin_statuses()])
+
+
 @extend_schema(responses={200: schemas.KindSerializer(many=True)})
 @api_view(["GET"])
 def kinds(request: Request) -> Response:

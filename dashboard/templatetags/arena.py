@@ -119,3 +119,11 @@ def seedcount(value) -> str:
     if value is None:
         return "–"
     return f"more than {MAX_SEEDS:,}" if value > MAX_SEEDS else f"{value:,}"
+
+
+@register.simple_tag
+def workload_plugin_failures() -> list:
+    """The workload plugins that failed to load (trainer.plugins), for the admin's index."""
+    from trainer.plugins import plugin_statuses
+
+    return [plugin for plugin in plugin_statuses() if not plugin.loaded]
