@@ -121,7 +121,11 @@ def trajectory(name: str, data: list, device: torch.device, bf16: bool) -> dict[
         optimizer.step()
         losses.append(loss.detach())
     end = torch.cat([p.detach().float().flatten().cpu() for p in params])
-    return {"losses": torch.stack(losses).cpu().double(), "grads": first_grads.double(), "update": (end - start).double()}
+    return {
+        "losses": torch.stack(losses).cpu().double(),
+        "grads": first_grads.double(),
+        "update": (end - start).double(),
+    }
 
 
 def compare(got: dict, ref: dict) -> dict[str, float]:

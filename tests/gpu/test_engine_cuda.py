@@ -12,7 +12,6 @@ import math
 import shutil
 
 import pytest
-import torch
 
 from tests.gpu.env import QUICK
 from trainer import batched as batched_module
@@ -69,9 +68,7 @@ POLICIES = [
 
 
 @pytest.mark.parametrize("name", ["digits-mlp", "mnist-lenet", "cifar10-resnet20"])
-def test_runs_trained_together_on_the_device_match_the_same_runs_one_by_one(
-    name, device, record, monkeypatch, caplog
-):
+def test_runs_trained_together_on_the_device_match_the_same_runs_one_by_one(name, device, record, monkeypatch, caplog):
     # On CUDA both sides run under bf16 autocast, and vmapped kernels round differently from the
     # engine's: the runs agree to bf16's rounding, grown over the steps, not to float32's.
     if name == "cifar10-resnet20" and device.type == "cpu":
