@@ -118,7 +118,7 @@ step() {
         rc=-1
     else
         [ "$limit" -gt "$left" ] && limit=$left
-        if [ "$have_timeout" = 1 ]; then
+        if [ "$have_timeout" = 1 ] && ! declare -F "$1" >/dev/null; then
             timeout -k 10 "$limit" "$@" 2>&1 | tee "$WORK/$name.log"
         else
             "$@" 2>&1 | tee "$WORK/$name.log"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,4 +47,6 @@ def pytest_sessionfinish(session, exitstatus):
     if folder and _measured:
         Path(folder).mkdir(parents=True, exist_ok=True)
         path = Path(folder) / "gpu-tests.json"
-        path.write_text(json.dumps({"device": DEVICE, "quick": QUICK, "measured": _measured}, indent=1))
+        imported = "django" in sys.modules  # run through tests/gpu/pytest.ini, nothing may have imported it
+        summary = {"device": DEVICE, "quick": QUICK, "django_imported": imported, "measured": _measured}
+        path.write_text(json.dumps(summary, indent=1))
