@@ -176,14 +176,14 @@ if [ "$QUICK" = 1 ]; then
         --json "$WORK/bench-batched.json"
 else
     step env 60 env_json
-    step gpu-tests 150 "$PY" -m pytest -c tests/gpu/pytest.ini tests/gpu -q --junitxml="$WORK/junit.xml" \
+    step gpu-tests 160 "$PY" -m pytest -c tests/gpu/pytest.ini tests/gpu -q --junitxml="$WORK/junit.xml" \
         -o junit_family=xunit1 --durations=10
-    step precision 90 "$PY" bench/bench_precision.py --device cuda --json "$WORK/precision.json"
-    step equivalence 100 bash -c "'$PY' -m trainer equivalence --model preresnet32 --dtype float64 --device cuda \
-        --policy '{\"kind\": \"FIX\", \"k0\": 0.1}' --wd 5e-4 --iterations 100 --json >'$WORK/equivalence.json'"
-    step bench-engine 150 "$PY" bench/bench_engine.py --workload cifar10-resnet20 --device cuda --compile \
+    step precision 60 "$PY" bench/bench_precision.py --device cuda --json "$WORK/precision.json"
+    step equivalence 60 bash -c "'$PY' -m trainer equivalence --model preresnet32 --dtype float64 --device cuda \
+        --policy '{\"kind\": \"FIX\", \"k0\": 0.1}' --wd 5e-4 --iterations 50 --json >'$WORK/equivalence.json'"
+    step bench-engine 120 "$PY" bench/bench_engine.py --workload cifar10-resnet20 --device cuda --compile \
         --iterations 300 --rounds 3 --workers 4 --threads 4 --json "$WORK/bench-engine.json"
-    step bench-batched 200 "$PY" bench/bench_batched.py --device cuda --ks 4,16,64 --sequential-ks 4,16 \
+    step bench-batched 150 "$PY" bench/bench_batched.py --device cuda --ks 4,16,64 --sequential-ks 4,16 \
         --rounds 2 --largest-k --k-seconds 12 --json "$WORK/bench-batched.json"
 fi
 

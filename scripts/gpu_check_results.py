@@ -46,7 +46,7 @@ def _junit(path: Path) -> dict:
             elif child.tag == "skipped":
                 counts["skipped"] += 1
                 skipped.append({"test": name, "message": (child.get("message") or "")[:200]})
-    return {**counts, "failed": failed, "skipped": skipped}
+    return {**counts, "failed_tests": failed, "skipped_tests": skipped}
 
 
 def summary(path: Path) -> None:
@@ -64,7 +64,7 @@ def summary(path: Path) -> None:
         lines.append(
             f"tests/gpu: {passed} passed, {tests['failures'] + tests['errors']} failed, {tests['skipped']} skipped"
         )
-        lines += [f"  FAILED {f['test']}: {f['message'][:160]}" for f in tests["failed"]]
+        lines += [f"  FAILED {f['test']}: {f['message'][:160]}" for f in tests["failed_tests"]]
     engine = results.get("bench-engine")
     if engine and "samples_per_sec" in engine:
         rates = ", ".join(f"{k} {v:,.0f}" for k, v in engine["samples_per_sec"].items())

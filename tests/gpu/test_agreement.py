@@ -41,11 +41,11 @@ STEPS = {
     "gauss2-mlp": 141,
     "mnist-mlp": 469,
     "mnist-lenet": 100,
-    "cifar10-cnn3": 20,
-    "cifar10-resnet20": 20,
-    "cifar10-preresnet32": 20,
+    "cifar10-cnn3": 10,
+    "cifar10-resnet20": 10,
+    "cifar10-preresnet32": 10,
 }
-QUICK_STEPS = 3
+QUICK_STEPS = 2
 
 # (float32 on the device, bf16 autocast on the device) against float32 on the CPU.
 TOLERANCE = {
@@ -77,7 +77,7 @@ def no_tf32():
 def batches(name: str, steps: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """`steps` training batches of synthetic data, made and augmented on the CPU: the same on every device."""
     workload = get_workload(name)
-    size = workload.batch_size
+    size = min(workload.batch_size, 16) if QUICK else workload.batch_size  # a dry run on a CPU: small batches
     x, y, _, _ = synthetic(workload.input_shape, workload.num_classes, steps * size, 0, "cpu")
     generator = torch.Generator().manual_seed(1)
     order = torch.randperm(len(x), generator=generator)
