@@ -242,6 +242,21 @@ def cifar_dataset(size: int):
     return CifarLikeDataset(images, labels, transform)
 
 
+def usable_workers(dataset, workers: int) -> tuple[int, str | None]:
+    """`workers` if a DataLoader with that many worker processes delivers a batch here, else 0 and why not.
+
+    A container with a small /dev/shm, for one, kills workers that pass batches through it.
+    """
+    if workers == 0:
+        return 0, None
+    try:
+        loader = torch.utils.data.DataLoader(dataset, batch_size=CIFAR_BATCH_SIZE, num_workers=workers)
+        next(iter(loader))
+    except Exception as error:  # whatever stops the workers, the benchmark goes on without them
+        return 0, f"{type(error).__name__}: {str(error)[:200]}"
+    return workers, None
+
+
 def cifar_engine_run(device: torch.device, iterations: int, compile: bool = False) -> None:
     cut = iterations % common.STOP_CHECK_EVERY == 0  # else (--quick) a short epoch with a one-batch evaluation
     config = TrainConfig(
@@ -361,6 +376,9 @@ def cifar_main(args) -> int:
         device,
     )
     dataset = cifar_dataset(50_000)
+    args.workers, worker_problem = usable_workers(dataset, args.workers)
+    if worker_problem:
+        print(f"  the DataLoader's worker processes failed ({worker_problem}); the dataloader loop runs without them")
     contenders = {"engine": lambda: cifar_engine_run(device, args.iterations)}
     if args.compile:
         contenders["engine-compiled"] = lambda: cifar_engine_run(device, args.iterations, compile=True)
@@ -422,6 +440,7 @@ def cifar_main(args) -> int:
             "batch_size": CIFAR_BATCH_SIZE,
             "rounds": args.rounds,
             "dataloader_workers": args.workers,
+            "dataloader_worker_problem": worker_problem,
             "seconds": seconds,
             "samples_per_sec": rate,
             "vs_dataloader": ratios,

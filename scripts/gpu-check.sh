@@ -138,6 +138,7 @@ step() {
 
 env_json() {
     command -v nvidia-smi >/dev/null && nvidia-smi -L
+    df -h /dev/shm 2>/dev/null | tail -1 # the DataLoader's workers pass batches through it
     "$PY" - "$WORK/env.json" <<'PYEOF'
 import json, platform, sys
 import torch
