@@ -38,15 +38,19 @@ def record(request):
 
     def keep(**numbers) -> None:
         _measured.append({"test": request.node.nodeid, **numbers})
+        _write()  # as it goes: a run stopped at its time limit keeps what it measured
 
     return keep
 
 
 def pytest_sessionfinish(session, exitstatus):
+    _write()
+
+
+def _write() -> None:
     folder = os.environ.get("GPU_CHECK_RESULTS")
     if folder and _measured:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        path = Path(folder) / "gpu-tests.json"
         imported = "django" in sys.modules  # run through tests/gpu/pytest.ini, nothing may have imported it
         summary = {"device": DEVICE, "quick": QUICK, "django_imported": imported, "measured": _measured}
-        path.write_text(json.dumps(summary, indent=1))
+        (Path(folder) / "gpu-tests.json").write_text(json.dumps(summary, indent=1))
