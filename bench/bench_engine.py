@@ -133,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workload == "cifar10-resnet20":
         if args.quick:
-            args.iterations, args.rounds, args.workers = 3, 1, min(args.workers, 2)
+            args.iterations, args.rounds, args.workers, args.threads = 3, 1, min(args.workers, 2), 1
+            if args.compile and args.device == "cpu":
+                print("  (--quick on the CPU: --compile dropped, compiling ResNet-20 there takes minutes)")
+                args.compile = False
         return cifar_main(args)
     if args.device != "cpu":
         parser.error("--device: the mnist-lenet comparison runs on the CPU; use --workload cifar10-resnet20")

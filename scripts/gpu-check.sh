@@ -163,30 +163,34 @@ open(sys.argv[1], "w").write(json.dumps(info))
 PYEOF
 }
 
+# One set of command lines for both runs, so that the dry run tries the GPU run's very flags: a dry run adds
+# --quick (each script's own tiny sizes) and runs on the CPU, with longer limits for a slow, shared CPU.
 if [ "$QUICK" = 1 ]; then
-    step env 60 env_json
-    step gpu-tests 600 "$PY" -m pytest -c tests/gpu/pytest.ini tests/gpu -q --junitxml="$WORK/junit.xml" \
-        -o junit_family=xunit1 --durations=10
-    step precision 120 "$PY" bench/bench_precision.py --device cpu --quick --json "$WORK/precision.json"
-    # The preresnet32 float64 study takes minutes on a CPU; the CLI path is the same for the MLP.
-    step equivalence 120 bash -c "'$PY' -m trainer equivalence --model mlp --dtype float64 --device cpu \
-        --policy '{\"kind\": \"FIX\", \"k0\": 0.1}' --wd 5e-4 --iterations 20 --json >'$WORK/equivalence.json'"
-    step bench-engine 180 "$PY" bench/bench_engine.py --workload cifar10-resnet20 --device cpu --quick \
-        --json "$WORK/bench-engine.json"
-    step bench-batched 180 "$PY" bench/bench_batched.py --device cpu --quick --workloads digits-mlp --largest-k \
-        --json "$WORK/bench-batched.json"
+    Q=--quick
+    L_TESTS=600 L_PRECISION=120 L_EQUIVALENCE=120 L_ENGINE=180 L_BATCHED=180
+    EQUIVALENCE_MODEL=mlp      # PreResNet-32 in float64 takes minutes on a CPU; the CLI's path is the same
+    EQUIVALENCE_ITERATIONS=20
+    BATCHED_WORKLOADS=digits-mlp # tests/gpu run the batched mnist-lenet path on the CPU already
 else
-    step env 60 env_json
-    step gpu-tests 200 "$PY" -m pytest -c tests/gpu/pytest.ini tests/gpu -q --junitxml="$WORK/junit.xml" \
-        -o junit_family=xunit1 --durations=10
-    step precision 45 "$PY" bench/bench_precision.py --device cuda --json "$WORK/precision.json"
-    step equivalence 60 bash -c "'$PY' -m trainer equivalence --model preresnet32 --dtype float64 --device cuda \
-        --policy '{\"kind\": \"FIX\", \"k0\": 0.1}' --wd 5e-4 --iterations 50 --json >'$WORK/equivalence.json'"
-    step bench-engine 120 "$PY" bench/bench_engine.py --workload cifar10-resnet20 --device cuda --compile \
-        --iterations 300 --rounds 3 --workers 4 --threads 4 --json "$WORK/bench-engine.json"
-    step bench-batched 150 "$PY" bench/bench_batched.py --device cuda --ks 4,16,64 --sequential-ks 4,16 \
-        --rounds 2 --largest-k --k-seconds 12 --json "$WORK/bench-batched.json"
+    Q=
+    L_TESTS=200 L_PRECISION=45 L_EQUIVALENCE=60 L_ENGINE=120 L_BATCHED=150
+    EQUIVALENCE_MODEL=preresnet32
+    EQUIVALENCE_ITERATIONS=50
+    BATCHED_WORKLOADS=digits-mlp,mnist-lenet
 fi
+
+step env 60 env_json
+step gpu-tests "$L_TESTS" "$PY" -m pytest -c tests/gpu/pytest.ini tests/gpu -q --junitxml="$WORK/junit.xml" \
+    -o junit_family=xunit1 --durations=10
+step precision "$L_PRECISION" "$PY" bench/bench_precision.py --device "$DEVICE" --epochs 2 --seeds 0,1,2 $Q \
+    --json "$WORK/precision.json"
+step equivalence "$L_EQUIVALENCE" bash -c "'$PY' -m trainer equivalence --model $EQUIVALENCE_MODEL --dtype float64 \
+    --device $DEVICE --policy '{\"kind\": \"FIX\", \"k0\": 0.1}' --wd 5e-4 --iterations $EQUIVALENCE_ITERATIONS \
+    --json >'$WORK/equivalence.json'"
+step bench-engine "$L_ENGINE" "$PY" bench/bench_engine.py --workload cifar10-resnet20 --device "$DEVICE" --compile \
+    --iterations 300 --rounds 3 --workers 4 --threads 4 $Q --json "$WORK/bench-engine.json"
+step bench-batched "$L_BATCHED" "$PY" bench/bench_batched.py --device "$DEVICE" --workloads "$BATCHED_WORKLOADS" \
+    --ks 4,16,64 --sequential-ks 4,16 --rounds 2 --largest-k --k-seconds 12 $Q --json "$WORK/bench-batched.json"
 
 "$PY" scripts/gpu_check_results.py merge "$WORK" "$OUT/results.json"
 tar -czf "$OUT/details.tar.gz" -C "$WORK" --exclude=data . 2>/dev/null
