@@ -17,7 +17,7 @@
 # The device call. The device tool sends the checkout the session was started in (not a helper's
 # worktree): merge this branch there first. Then, once, in that checkout's root, on this machine:
 #
-#     scripts/gpu-check.sh --prepare      # MNIST gzipped into .gpu-data/ (12 MB), ignored via .git/info/exclude
+#     scripts/gpu-check.sh --prepare      # MNIST gzipped into .gpu-data/ (11 MB), ignored via .git/info/exclude
 #
 # and call the device tool's run with
 #
@@ -91,10 +91,14 @@ echo "gpu-check: device $DEVICE, quick $QUICK, budget ${BUDGET}s, python $PY, ou
 
 # MNIST: the carried gzipped copy, unpacked where torchvision reads it; else $DATA_DIR or ../shared/datasets.
 if [ -f "$DATA_CARRY/MNIST/raw/train-images-idx3-ubyte.gz" ]; then
-    mkdir -p "$WORK/data/MNIST/raw"
-    for gz in "$DATA_CARRY"/MNIST/raw/*.gz; do
-        gunzip -c "$gz" >"$WORK/data/MNIST/raw/$(basename "$gz" .gz)"
-    done
+    "$PY" - "$DATA_CARRY/MNIST/raw" "$WORK/data/MNIST/raw" <<'PYEOF' || exit 1
+import gzip, pathlib, shutil, sys
+source, target = map(pathlib.Path, sys.argv[1:])
+target.mkdir(parents=True, exist_ok=True)
+for packed in sorted(source.glob("*.gz")):
+    with gzip.open(packed) as inside, open(target / packed.stem, "wb") as out:
+        shutil.copyfileobj(inside, out)
+PYEOF
     export DATA_DIR=$WORK/data
     echo "MNIST: unpacked from $DATA_CARRY into $DATA_DIR"
 else
