@@ -13,11 +13,23 @@ On the CPU, train_batched trains models with convolutions one after another
 to measure the vmapped path, which is the reason for that default.
 
     .venv/bin/python bench/bench_batched.py [--device cpu|cuda] [--ks 8,16] [--rounds 3] [--quick]
+
+On a GPU (scripts/gpu-check.sh):
+
+    python3 bench/bench_batched.py --device cuda --ks 4,16,64 --sequential-ks 4,16 --largest-k --json out.json
+
+--sequential-ks times the sequential runs at those K only (a run alone takes
+as long whatever K is): other rows divide by the runs/s measured at the
+largest of them, marked *. --largest-k goes on doubling K past the largest
+given, batched only, until a call runs out of device memory, takes more than
+--k-seconds, or K passes --k-ceiling, and reports the largest K that ran.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import logging
 import sys
 from pathlib import Path
@@ -97,11 +109,21 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="torch intra-op threads for mnist-lenet on CPU (digits-mlp runs set 1 themselves); 0: torch's default",
     )
+    parser.add_argument("--sequential-ks", default=None, help="time sequential runs at these K only (default: all)")
+    parser.add_argument("--largest-k", action="store_true", help="then double K until memory or time runs out")
+    parser.add_argument("--k-ceiling", type=int, default=4096, help="--largest-k stops past this K")
+    parser.add_argument("--k-seconds", type=float, default=30.0, help="--largest-k stops after a call this long")
+    parser.add_argument("--workloads", default="digits-mlp,mnist-lenet", help="comma-separated")
+    parser.add_argument("--json", default=None, help="also write the numbers to this file")
     parser.add_argument("--quick", action="store_true", help="smoke mode: K = 2, 1 epoch / 100 iterations, 1 round")
     args = parser.parse_args(argv)
     if args.quick:
         args.ks, args.rounds, args.digits_epochs, args.lenet_iterations = "2", 1, 1, 100
+        args.sequential_ks, args.k_ceiling = None, 4
     ks = [int(k) for k in args.ks.split(",")]
+    sequential_ks = {int(k) for k in args.sequential_ks.split(",")} if args.sequential_ks else set(ks)
+    if not sequential_ks <= set(ks) or min(sequential_ks) > min(ks):
+        parser.error("--sequential-ks must be among --ks and include the smallest K")
     device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -111,33 +133,61 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("trainer.batched").addHandler(fallbacks)
     logging.getLogger("trainer.batched").setLevel(logging.INFO)
     common.header("Policy-batched training (train_batched) against sequential runs (train)", device)
-    workloads = [("digits-mlp", args.digits_epochs, None)]
-    if mnist_raw_files_exist(default_data_dir()):
+    names = args.workloads.split(",")
+    workloads = [("digits-mlp", args.digits_epochs, None)] if "digits-mlp" in names else []
+    if "mnist-lenet" not in names:
+        pass
+    elif mnist_raw_files_exist(default_data_dir()):
         workloads.append(("mnist-lenet", 1, args.lenet_iterations))
     else:
         print(f"  (mnist-lenet skipped: MNIST raw files not found under {default_data_dir()})")
 
-    rows = []
+    rows, records, largest = [], [], {}
     for workload, epochs, iterations in workloads:
+        length = f"{iterations} it" if iterations else f"{epochs} ep"
         warm_up = contenders(workload, 2, epochs, iterations, str(device))
         common.time_in_rounds(warm_up, rounds=1, device=device)  # data, kernels, allocator
+        sequential_rate = None  # runs/s, from the largest K timed sequentially so far
         for k in ks:
             calls = contenders(workload, k, epochs, iterations, str(device))
+            if k not in sequential_ks:
+                del calls["sequential"]
             seconds = common.time_in_rounds(calls, rounds=args.rounds, device=device)
-            sequential, batched = common.median(seconds["sequential"]), common.median(seconds["batched"])
-            length = f"{iterations} it" if iterations else f"{epochs} ep"
+            batched = common.median(seconds["batched"])
+            measured = "sequential" in seconds
+            if measured:
+                sequential_rate = k / common.median(seconds["sequential"])
+            seq_spread = common.spread(seconds["sequential"]) if measured else "-"
+            fastest = f"{min(seconds['sequential']) / min(seconds['batched']):.2f}x" if measured else "-"
             rows.append(
                 [
                     f"{workload} ({length})",
                     str(k),
-                    f"{k / sequential:.2f}",
+                    f"{sequential_rate:.2f}" + ("" if measured else "*"),
                     f"{k / batched:.2f}",
-                    f"{sequential / batched:.2f}x",
-                    f"{min(seconds['sequential']) / min(seconds['batched']):.2f}x",
-                    f"{common.spread(seconds['sequential'])} / {common.spread(seconds['batched'])}",
+                    f"{k / batched / sequential_rate:.2f}x",
+                    fastest,
+                    f"{seq_spread} / {common.spread(seconds['batched'])}",
                 ]
             )
+            records.append(
+                {
+                    "workload": workload,
+                    "per_run": length,
+                    "k": k,
+                    "seconds": seconds,
+                    "runs_per_sec_sequential": sequential_rate,
+                    "sequential_measured_at_this_k": measured,
+                    "runs_per_sec_batched": k / batched,
+                    "speedup": k / batched / sequential_rate,
+                    "peak_memory_bytes": _peak_memory(device),
+                }
+            )
             print(f"  done: {workload}, K = {k}", flush=True)
+        if args.largest_k:
+            largest[workload] = _largest_k(workload, epochs, iterations, max(ks), sequential_rate, device, args)
+            found = largest[workload]
+            print(f"  largest K for {workload}: {found['largest_k']} ({found['stopped_by']})", flush=True)
     print()
     common.print_table(
         [
@@ -152,9 +202,75 @@ def main(argv: list[str] | None = None) -> int:
         rows,
     )
     print(f"\n  {args.rounds} round(s), medians; load average at the end: {common.load_average()}")
+    if any(not r["sequential_measured_at_this_k"] for r in records):
+        print("  * sequential runs/s measured at a smaller K (a run alone takes as long whatever K is)")
+    for workload, found in largest.items():
+        for tried in found["tried"]:
+            print(
+                f"  {workload}, K = {tried['k']}: {tried.get('runs_per_sec_batched', 0):.2f} runs/s batched, "
+                f"{tried.get('speedup', 0):.2f}x, peak memory {tried.get('peak_memory_bytes') or 0:,} bytes"
+                + (f" ({tried['error']})" if "error" in tried else "")
+            )
+        print(f"  largest K that ran for {workload}: {found['largest_k']} (stopped by {found['stopped_by']})")
     for line in sorted(set(fallbacks.lines)):
         print(f"  WARNING: a batched contender fell back to sequential runs: {line}")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": common.machine(device),
+                    "rounds": args.rounds,
+                    "rows": records,
+                    "largest_k": largest,
+                    "fallbacks": sorted(set(fallbacks.lines)),
+                },
+                indent=1,
+            )
+        )
     return 0
+
+
+def _peak_memory(device: torch.device) -> int | None:
+    if device.type != "cuda":
+        return None
+    peak = torch.cuda.max_memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    return peak
+
+
+def _largest_k(workload, epochs, iterations, start, sequential_rate, device, args) -> dict:
+    """Double K past `start`, batched only, one call each, until memory, time or the ceiling stops it."""
+    tried, largest, stopped_by = [], start, "the ceiling --k-ceiling"
+    k = start * 2
+    while k <= args.k_ceiling:
+        calls = {"batched": contenders(workload, k, epochs, iterations, str(device))["batched"]}
+        _peak_memory(device)
+        try:
+            seconds = common.time_in_rounds(calls, rounds=1, device=device)["batched"][0]
+        except torch.cuda.OutOfMemoryError as error:
+            tried.append({"k": k, "error": f"out of memory: {str(error).splitlines()[0][:200]}"})
+            stopped_by = "device memory"
+            break
+        finally:
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        tried.append(
+            {
+                "k": k,
+                "seconds": seconds,
+                "runs_per_sec_batched": k / seconds,
+                "speedup": k / seconds / sequential_rate,
+                "peak_memory_bytes": _peak_memory(device),
+            }
+        )
+        largest = k
+        print(f"  done: {workload}, K = {k} (batched only)", flush=True)
+        if seconds > args.k_seconds:
+            stopped_by = f"time: one call took {seconds:.0f} s > --k-seconds"
+            break
+        k *= 2
+    return {"largest_k": largest, "stopped_by": stopped_by, "tried": tried}
 
 
 if __name__ == "__main__":
