@@ -33,12 +33,14 @@ from trainer.data import Tensors, synthetic
 from trainer.divergence import DivergenceRule, find_divergence
 from trainer.metrics import lrbench_metrics
 from trainer.paths import default_data_dir
+from trainer.progress import Progress
 from trainer.schedules import build
 from trainer.workloads import Workload, get_workload, resolve_optimizer
 
 MAX_EPOCHS = 10_000
 STOP_CHECK_EVERY = 100  # iterations between should_stop() calls: a Python call, no device sync
 LR_TRACE_POINTS = 20  # per epoch: enough to draw the curve actually applied, small enough to stream
+PROGRESS_SECONDS = 2.0  # at most this often, on_progress: one read of the device's loss sum each time
 CHECKPOINT_FORMAT = 1
 
 
@@ -150,8 +152,14 @@ def train(
     on_epoch: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_checkpoint: Callable[[Path], None] | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+    progress_seconds: float = PROGRESS_SECONDS,
 ) -> dict:
     """Train one run; call on_epoch(metrics) after every epoch; return the result.
+
+    on_progress(progress) reports the epoch under way (trainer.progress) at most
+    every progress_seconds of wall time: iterations done, and the mean training
+    loss since the last report. Without it, no step waits for the device.
 
     should_stop() is asked before every epoch, every STOP_CHECK_EVERY iterations
     and after the last epoch; True ends the run "cancelled", keeping the
@@ -169,7 +177,8 @@ def train(
     plan = _plan(config)
     device = resolve_device(config.device)
     with _cpu_threads(plan.workload.cpu_threads if device.type == "cpu" else None):
-        return _run(config, plan, device, on_epoch, should_stop or (lambda: False), on_checkpoint)
+        progress = Progress(on_progress, progress_seconds) if on_progress is not None else None
+        return _run(config, plan, device, on_epoch, should_stop or (lambda: False), on_checkpoint, progress)
 
 
 def _run(
@@ -179,6 +188,7 @@ def _run(
     on_epoch: Callable[[dict], None] | None,
     stop_requested: Callable[[], bool],
     on_checkpoint: Callable[[Path], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     workload, policy = plan.workload, plan.policy
     on_cuda = device.type == "cuda"
@@ -242,6 +252,8 @@ def _run(
         seen = 0
         lrs: list[float] = []
         order = torch.randperm(n_train, device=device, generator=shuffle_rng)
+        if progress is not None:
+            progress.start_epoch(epoch, steps_per_epoch)
         for step in range(steps_per_epoch):
             lr = policy.lr_at(iteration, steps_per_epoch)
             for group in optimizer.param_groups:
@@ -271,6 +283,8 @@ def _run(
             if iteration % STOP_CHECK_EVERY == 0 and stop_requested():
                 status = "cancelled"
                 break
+            if progress is not None and progress.due():
+                progress.report(step + 1, loss_sum, seen)
         if status == "cancelled":  # mid-epoch: the partial epoch is not reported
             total_seconds += time.perf_counter() - epoch_start
             break
