@@ -171,6 +171,9 @@ class Run(Leased):
     device = models.CharField(max_length=100, blank=True, help_text="the device it trained on, by name")
     worker = models.CharField(max_length=200, blank=True, help_text="the Celery worker that trains it")
     epochs_done = models.PositiveIntegerField(default=0)
+    # The epoch under way, as the worker last reported it (trainer.progress; every few seconds at
+    # most), so that a page opened mid-epoch shows it: {"epoch", "iteration", "steps_per_epoch", ...}.
+    progress = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     # Summary, stored when the run ends so that the leaderboard aggregates runs, not epochs.
     final_acc = models.FloatField(null=True, blank=True)

@@ -23,6 +23,7 @@ def run_state(run: Run) -> dict:
         "lr_scale": run.lr_scale,
         "target_accuracy": run.target_accuracy,
         "epochs_done": run.epochs_done,
+        "progress": run.progress or {},
         "device": run.device,
         "device_request": run.device_request,
         "queue": run.queue,

@@ -81,6 +81,8 @@ def train_run(self, run_id: int) -> None:
                 on_epoch=lambda metrics: actions.record_epoch(run, metrics),
                 should_stop=lambda: lease.lost(run.pk) or not actions.holds(run),
                 on_checkpoint=lambda path: checkpoints.push(run_id, path),
+                on_progress=lambda progress: actions.record_progress(run, progress),
+                progress_seconds=settings.ARENA_PROGRESS_SECONDS,
             )
         except actions.Lost as lost:
             log.warning("%s", lost)
@@ -135,6 +137,8 @@ def train_batch(self, run_ids: list[int]) -> None:
                 on_epoch=record,
                 should_stop=lambda k: lease.lost(runs[k].pk) or not actions.holds(runs[k]),
                 on_checkpoint=lambda k, path: checkpoints.push(runs[k].pk, path),
+                on_progress=lambda k, progress: actions.record_progress(runs[k], progress),
+                progress_seconds=settings.ARENA_PROGRESS_SECONDS,
             )
         except Exception as exc:  # noqa: BLE001 - every run of the batch keeps the error
             log.exception("batch %s failed", run_ids)

@@ -44,6 +44,10 @@ class RunStateSerializer(serializers.Serializer):
     lr_scale = serializers.FloatField()
     target_accuracy = serializers.FloatField(allow_null=True)
     epochs_done = serializers.IntegerField()
+    progress = serializers.DictField(
+        help_text="the epoch under way as last reported, every few seconds at most: epoch, iteration, "
+        "steps_per_epoch, loss (since the last report), epoch_loss, seconds; {} before the first report"
+    )
     device = serializers.CharField(allow_blank=True)
     error = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField(allow_null=True)

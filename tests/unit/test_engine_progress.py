@@ -95,3 +95,17 @@ def test_a_non_finite_loss_is_reported_as_none():
 def test_it_rejects_a_bad_interval(seconds):
     with pytest.raises(ValueError, match="progress_seconds"):
         train(digits(epochs=1), on_progress=lambda p: None, progress_seconds=seconds)
+
+
+def test_batched_training_reports_each_runs_progress():
+    from trainer.batched import train_batched
+
+    configs = [digits(epochs=1, seed=0), digits(epochs=1, seed=1)]
+    reports: list[tuple[int, dict]] = []
+    results = train_batched(configs, on_progress=lambda k, p: reports.append((k, p)), progress_seconds=0)
+
+    for k, result in enumerate(results):
+        mine = [p for j, p in reports if j == k]
+        assert [p["iteration"] for p in mine] == list(range(1, DIGITS_STEPS_PER_EPOCH + 1))
+        assert mine[-1]["epoch_loss"] == pytest.approx(result["epochs"][0]["train_loss"], rel=1e-4)
+    assert reports[0][1]["loss"] != reports[1][1]["loss"]  # two runs, two seeds: their own losses
