@@ -44,6 +44,36 @@ def run_state(run: Run) -> dict:
     }
 
 
+def run_configuration(run: Run) -> dict:
+    """What the run trains with, as the worker resolves it: the workload's optimizer, batch and options.
+
+    The web process loads no PyTorch, so this follows trainer.engine._optimizer_for
+    without importing it (tests/unit/test_run_configuration.py holds the two together):
+    Li & Arora's conversions (specs with "wd") train with SGD without weight decay.
+    """
+    import math
+
+    from trainer.workloads import get_workload, resolve_optimizer
+
+    workload = get_workload(run.workload)
+    optimizer = resolve_optimizer(workload.optimizer, None)
+    spec = run.policy_spec if isinstance(run.policy_spec, dict) else {}
+    if "wd" in spec and optimizer["name"] == "sgd":
+        optimizer.update(weight_decay=0.0, momentum=spec.get("momentum", optimizer["momentum"]))
+    return {
+        "workload": workload.name,
+        "workload_title": workload.title,
+        "optimizer": optimizer,
+        "optimizer_settings": {k: v for k, v in optimizer.items() if k != "name"},
+        "batch_size": workload.batch_size,
+        "steps_per_epoch": math.ceil(workload.train_size / workload.batch_size) if workload.train_size else None,
+        "workload_options": workload.resolve_options(None),
+        "policy_spec": run.policy_spec,
+        "lr_scale": run.lr_scale,
+        "device_request": run.get_device_request_display(),
+    }
+
+
 def epoch_rows(run: Run) -> list[dict]:
     return [row.as_dict() for row in EpochMetric.objects.filter(run=run).order_by("epoch")]
 
