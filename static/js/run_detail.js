@@ -74,7 +74,9 @@
     Plotly.react(el.loss, [
       Object.assign({ name: "train loss" }, line, series(sorted, "train_loss")),
       Object.assign({ name: "test loss" }, line, series(sorted, "test_loss")),
-      { name: "train loss, within the epoch", mode: "lines", line: { dash: "dot" }, x: live.x.slice(), y: live.y.slice() },
+      { // the training loss within epochs, as reported every few seconds
+        name: "live", mode: "lines", line: { dash: "dot" }, x: live.x.slice(), y: live.y.slice(),
+        hovertemplate: "train loss %{y:.4~g} at epoch %{x:.2f}<extra>live</extra>" },
     ], layout("loss", none && live.x.length === 0), arena.plotConfig);
     Plotly.react(el.acc, [
       Object.assign({ name: "train acc." }, line, series(sorted, "train_acc")),
