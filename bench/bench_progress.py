@@ -138,7 +138,7 @@ def main() -> None:
     bound = (args.iterations * due + reports[name] * report) / fastest
     print(
         f"  machinery: Progress.due() {1e9 * due:.0f} ns per iteration, a report {1e6 * report:.1f} us; "
-        f"{name} in the fastest epoch off ({fastest:.3f} s, {reports[name]} reports): at most {100 * bound:.3f}%"
+        f"{name} in the fastest epoch off ({fastest:.3f} s, {reports[name]} reports): at most {100 * bound:.4f}%"
     )
     print(f"  load average (1/5/15 min) at the end: {common.load_average()}")
 
