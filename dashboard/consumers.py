@@ -23,7 +23,7 @@ def _snapshot(user, run_id: int) -> tuple[dict, list[dict]] | None:
 
 
 class RunConsumer(AsyncJsonWebsocketConsumer):
-    """`/ws/runs/<id>/`: sends {"type": "history"} once, then "epoch" and "status" messages.
+    """`/ws/runs/<id>/`: sends {"type": "history"} once, then "epoch", "progress" and "status" messages.
 
     The group is joined *before* the history is read, so no epoch can fall in
     between; the client drops duplicates by epoch number.
@@ -71,6 +71,9 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(
             {"type": "epoch", "run_id": event["run_id"], "epochs_done": event["epochs_done"], "epoch": event["epoch"]}
         )
+
+    async def run_progress(self, event: dict) -> None:
+        await self.send_json({"type": "progress", "run_id": event["run_id"], "progress": event["progress"]})
 
     async def run_status(self, event: dict) -> None:
         await self.send_json({"type": "status", "run": event["run"]})

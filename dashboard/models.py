@@ -179,6 +179,9 @@ class Run(Leased):
     epochs_done = models.PositiveIntegerField(default=0)
     # In a halving study: the epochs of the rung this run trains to now; None: all `epochs`.
     rung_epochs = models.PositiveIntegerField(null=True, blank=True)
+    # The epoch under way, as the worker last reported it (trainer.progress; every few seconds at
+    # most), so that a page opened mid-epoch shows it: {"epoch", "iteration", "steps_per_epoch", ...}.
+    progress = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     # Summary, stored when the run ends so that the leaderboard aggregates runs, not epochs.
     final_acc = models.FloatField(null=True, blank=True)

@@ -23,6 +23,7 @@ def run_state(run: Run) -> dict:
         "lr_scale": run.lr_scale,
         "target_accuracy": run.target_accuracy,
         "epochs_done": run.epochs_done,
+        "progress": run.progress or {},
         "device": run.device,
         "device_request": run.device_request,
         "queue": run.queue,
@@ -40,6 +41,36 @@ def run_state(run: Run) -> dict:
             "diverged_epoch": run.diverged_epoch,
             **(run.summary or {}),
         },
+    }
+
+
+def run_configuration(run: Run) -> dict:
+    """What the run trains with, as the worker resolves it: the workload's optimizer, batch and options.
+
+    The web process loads no PyTorch, so this follows trainer.engine._optimizer_for
+    without importing it (tests/unit/test_run_configuration.py holds the two together):
+    Li & Arora's conversions (specs with "wd") train with SGD without weight decay.
+    """
+    import math
+
+    from trainer.workloads import get_workload, resolve_optimizer
+
+    workload = get_workload(run.workload)
+    optimizer = resolve_optimizer(workload.optimizer, None)
+    spec = run.policy_spec if isinstance(run.policy_spec, dict) else {}
+    if "wd" in spec and optimizer["name"] == "sgd":
+        optimizer.update(weight_decay=0.0, momentum=spec.get("momentum", optimizer["momentum"]))
+    return {
+        "workload": workload.name,
+        "workload_title": workload.title,
+        "optimizer": optimizer,
+        "optimizer_settings": {k: v for k, v in optimizer.items() if k != "name"},
+        "batch_size": workload.batch_size,
+        "steps_per_epoch": math.ceil(workload.train_size / workload.batch_size) if workload.train_size else None,
+        "workload_options": workload.resolve_options(None),
+        "policy_spec": run.policy_spec,
+        "lr_scale": run.lr_scale,
+        "device_request": run.get_device_request_display(),
     }
 
 

@@ -223,6 +223,9 @@ ARENA_RESEND_AFTER_SECONDS = env_int("ARENA_RESEND_AFTER_SECONDS", 30)
 # Whether GPU workers consume the `gpu` queue here: runs of workloads that prefer a GPU
 # go there when their device is `auto`, and asking for `gpu` without them is an error.
 ARENA_GPU_WORKERS = env_bool("ARENA_GPU_WORKERS", False)
+# How often at most a training run reports the epoch under way (iterations done, recent loss) to its page:
+# one database write and one broadcast each time.
+ARENA_PROGRESS_SECONDS = env_int("ARENA_PROGRESS_SECONDS", 2)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

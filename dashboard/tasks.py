@@ -52,6 +52,14 @@ def _device_label() -> str:
     return f"{device} — {torch.cuda.get_device_name(device)}" if device.type == "cuda" else str(device)
 
 
+def _report_progress(run: Run, progress: dict) -> None:
+    """Progress is a courtesy to the page: a failed write (a locked database, say) is logged, never fatal."""
+    try:
+        actions.record_progress(run, progress)
+    except Exception:  # noqa: BLE001 - the next report, or the epoch, will do
+        log.warning("run %s: progress not recorded", run.pk, exc_info=True)
+
+
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
 
@@ -81,6 +89,8 @@ def train_run(self, run_id: int) -> None:
                 on_epoch=lambda metrics: actions.record_epoch(run, metrics),
                 should_stop=lambda: lease.lost(run.pk) or not actions.holds(run),
                 on_checkpoint=lambda path: checkpoints.push(run_id, path),
+                on_progress=lambda progress: _report_progress(run, progress),
+                progress_seconds=settings.ARENA_PROGRESS_SECONDS,
             )
         except actions.Lost as lost:
             log.warning("%s", lost)
@@ -137,6 +147,8 @@ def train_batch(self, run_ids: list[int]) -> None:
                 on_epoch=record,
                 should_stop=lambda k: lease.lost(runs[k].pk) or not actions.holds(runs[k]),
                 on_checkpoint=lambda k, path: checkpoints.push(runs[k].pk, path),
+                on_progress=lambda k, progress: _report_progress(runs[k], progress),
+                progress_seconds=settings.ARENA_PROGRESS_SECONDS,
             )
         except Exception as exc:  # noqa: BLE001 - every run of the batch keeps the error
             log.exception("batch %s failed", run_ids)

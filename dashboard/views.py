@@ -16,7 +16,7 @@ from dashboard import access, actions, halving, leaderboard, ratelimit, studies
 from dashboard.api.serializers import LeaderboardQuerySerializer
 from dashboard.catalog import grouped_catalog
 from dashboard.forms import PolicyForm, RunForm, RunPickerForm, StudyForm, editable_kinds, initial_from_spec
-from dashboard.presenters import epoch_rows, run_state, study_state
+from dashboard.presenters import epoch_rows, run_configuration, run_state, study_state
 from trainer import schedules
 from trainer.workloads import list_workloads
 
@@ -231,7 +231,11 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "dashboard/run_detail.html",
-        {"run": run, "initial": {"run": run_state(run), "epochs": epoch_rows(run)}},
+        {
+            "run": run,
+            "config": run_configuration(run),
+            "initial": {"run": run_state(run), "epochs": epoch_rows(run)},
+        },
     )
 
 

@@ -76,6 +76,7 @@ class Stack:
             "ARENA_VAR_DIR": str(self.workdir),
             "ARENA_DEMO_PASSWORD": DEMO_PASSWORD,
             "ARENA_DEVICE": "cpu",
+            "ARENA_PROGRESS_SECONDS": "1",  # progress within an epoch: several reports in a seconds-long epoch
             **self.settings,
         }
 

@@ -50,9 +50,10 @@ from torch import nn
 from trainer import checkpoint, core
 from trainer.core import STOP_CHECK_EVERY, Plan, TrainConfig, resolve_device
 from trainer.divergence import find_divergence
-from trainer.engine import train
+from trainer.engine import PROGRESS_SECONDS, train
 from trainer.functional import ModelStack, StackedSGD
 from trainer.metrics import lrbench_metrics
+from trainer.progress import Progress
 from trainer.workloads import Workload
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,13 @@ def train_batched(
     on_epoch: Callable[[int, dict], None] | None = None,
     should_stop: Callable[[int], bool] | None = None,
     on_checkpoint: Callable[[int, Path], None] | None = None,
+    on_progress: Callable[[int, dict], None] | None = None,
+    progress_seconds: float = PROGRESS_SECONDS,
 ) -> list[dict]:
     """Train configs[k] for every k together; return what train(configs[k]) would, in order.
+
+    on_progress(k, progress) reports run k's epoch under way as the engine's
+    on_progress does, at most every progress_seconds.
 
     A config with checkpoint_path gets, after every epoch, a checkpoint there in
     the engine's format, then on_checkpoint(k, path): trainer.engine.train
@@ -135,11 +141,12 @@ def train_batched(
     if reason is None:
         workload = plans[0].workload
         with core.workload_threads(workload, device):
-            results, reason = _run(configs, plans, device, on_epoch, should_stop or (lambda k: False), on_checkpoint)
+            stop = should_stop or (lambda k: False)
+            results, reason = _run(configs, plans, device, on_epoch, stop, on_checkpoint, on_progress, progress_seconds)
         if reason is None:
             return results
     log.info("train_batched: %s; training the %d runs one after another", reason, len(configs))
-    return _train_sequentially(configs, on_epoch, should_stop, on_checkpoint)
+    return _train_sequentially(configs, on_epoch, should_stop, on_checkpoint, on_progress, progress_seconds)
 
 
 def _shared_device(configs: list[TrainConfig], plans: list[Plan]) -> torch.device:
@@ -198,13 +205,25 @@ def _train_sequentially(
     on_epoch: Callable[[int, dict], None] | None,
     should_stop: Callable[[int], bool] | None,
     on_checkpoint: Callable[[int, Path], None] | None = None,
+    on_progress: Callable[[int, dict], None] | None = None,
+    progress_seconds: float = PROGRESS_SECONDS,
 ) -> list[dict]:
     results = []
     for k, config in enumerate(configs):
         report = None if on_epoch is None else (lambda metrics, k=k: on_epoch(k, metrics))
         stop = None if should_stop is None else (lambda k=k: should_stop(k))
         stored = None if on_checkpoint is None else (lambda path, k=k: on_checkpoint(k, path))
-        results.append(train(config, on_epoch=report, should_stop=stop, on_checkpoint=stored))
+        progress = None if on_progress is None else (lambda p, k=k: on_progress(k, p))
+        results.append(
+            train(
+                config,
+                on_epoch=report,
+                should_stop=stop,
+                on_checkpoint=stored,
+                on_progress=progress,
+                progress_seconds=progress_seconds,
+            )
+        )
     return results
 
 
@@ -215,8 +234,13 @@ def _run(
     on_epoch: Callable[[int, dict], None] | None,
     should_stop: Callable[[int], bool],
     on_checkpoint: Callable[[int, Path], None] | None = None,
+    on_progress: Callable[[int, dict], None] | None = None,
+    progress_seconds: float = PROGRESS_SECONDS,
 ) -> tuple[list[dict], str | None]:
     """The runs' results; or ([], why) when their model cannot be batched, found before any training."""
+    progress = {}  # run index -> its Progress; all due together, so the first one's clock decides
+    if on_progress is not None:
+        progress = {k: Progress(lambda p, k=k: on_progress(k, p), progress_seconds) for k in range(len(configs))}
     workload, options = plans[0].workload, plans[0].options
     on_cuda = device.type == "cuda"
     epochs_total = configs[0].epochs
@@ -259,6 +283,8 @@ def _run(
         clock = range(iteration, iteration + steps_per_epoch)
         lrs = [[r.plan.policy.lr_at(i, steps_per_epoch) for i in clock] for r in batch.runs]
         lr_table = torch.tensor(lrs, dtype=torch.float32).t().contiguous().to(device)  # (step, run): one copy
+        for run in batch.runs if progress else ():
+            progress[run.index].start_epoch(epoch, steps_per_epoch)
         for step in range(steps_per_epoch):
             indices = orders[:, step * batch_size : (step + 1) * batch_size]
             inputs, targets = x_train[indices], y_train[indices]
@@ -290,6 +316,9 @@ def _run(
                     orders, lr_table = orders[index], lr_table[:, index]
                     loss_sum, correct = loss_sum[index], correct[index]
                     lrs = [lrs[i] for i in kept]
+            if progress and progress[batch.runs[0].index].due():
+                for run, run_loss_sum in zip(batch.runs, loss_sum.tolist(), strict=True):  # one wait for the device
+                    progress[run.index].report(step + 1, run_loss_sum, seen)
         if not batch.runs:
             break
         train_losses = [s / seen for s in loss_sum.tolist()]  # the epoch's one wait for the device

@@ -35,12 +35,14 @@ from trainer.core import (
 )
 from trainer.divergence import find_divergence
 from trainer.metrics import lrbench_metrics
+from trainer.progress import Progress
 
 # The engine's public surface; the config, its checks and the constants live in trainer.core.
 __all__ = [
     "CHECKPOINT_FORMAT",
     "LR_TRACE_POINTS",
     "MAX_EPOCHS",
+    "PROGRESS_SECONDS",
     "STOP_CHECK_EVERY",
     "TrainConfig",
     "resolve_device",
@@ -48,14 +50,22 @@ __all__ = [
     "validate",
 ]
 
+PROGRESS_SECONDS = 2.0  # at most this often, on_progress: one read of the device's loss sum each time
+
 
 def train(
     config: TrainConfig,
     on_epoch: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_checkpoint: Callable[[Path], None] | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+    progress_seconds: float = PROGRESS_SECONDS,
 ) -> dict:
     """Train one run; call on_epoch(metrics) after every epoch; return the result.
+
+    on_progress(progress) reports the epoch under way (trainer.progress) at most
+    every progress_seconds of wall time: iterations done, and the mean training
+    loss since the last report. Without it, no step waits for the device.
 
     should_stop() is asked before every epoch, every STOP_CHECK_EVERY iterations
     and after the last epoch; True ends the run "cancelled", keeping the
@@ -74,7 +84,8 @@ def train(
     plan = core.plan(config)
     device = resolve_device(config.device)
     with core.workload_threads(plan.workload, device):
-        return _run(config, plan, device, on_epoch, should_stop or (lambda: False), on_checkpoint)
+        progress = Progress(on_progress, progress_seconds) if on_progress is not None else None
+        return _run(config, plan, device, on_epoch, should_stop or (lambda: False), on_checkpoint, progress)
 
 
 def _run(
@@ -84,6 +95,7 @@ def _run(
     on_epoch: Callable[[dict], None] | None,
     stop_requested: Callable[[], bool],
     on_checkpoint: Callable[[Path], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     workload, policy = plan.workload, plan.policy
     on_cuda = device.type == "cuda"
@@ -145,6 +157,8 @@ def _run(
         seen = 0
         lrs: list[float] = []
         order = torch.randperm(n_train, device=device, generator=shuffle_rng)
+        if progress is not None:
+            progress.start_epoch(epoch, steps_per_epoch)
         for step in range(steps_per_epoch):
             lr = policy.lr_at(iteration, steps_per_epoch)
             for group in optimizer.param_groups:
@@ -174,6 +188,8 @@ def _run(
             if iteration % STOP_CHECK_EVERY == 0 and stop_requested():
                 status = "cancelled"
                 break
+            if progress is not None and progress.due():
+                progress.report(step + 1, loss_sum, seen)
         if status == "cancelled":  # mid-epoch: the partial epoch is not reported
             total_seconds += time.perf_counter() - epoch_start
             break

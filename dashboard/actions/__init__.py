@@ -68,6 +68,7 @@ from dashboard.actions.runs import (  # noqa: F401
     holds,
     queue_run,
     record_epoch,
+    record_progress,
     recover_runs,
     requeue_run,
     start_run,

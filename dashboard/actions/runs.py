@@ -118,7 +118,8 @@ def start_run(run_id: int, *, worker: str = "", device: str = "") -> Run | None:
     under a live lease, or finished, starts nothing. The returned run carries
     the attempt that fences every later write of this worker.
     """
-    if not fleet.claim(Run, run_id, worker=worker, **({"device": device[:100]} if device else {})):
+    # A new attempt restarts its epoch: the last attempt's progress is stale.
+    if not fleet.claim(Run, run_id, worker=worker, progress={}, **({"device": device[:100]} if device else {})):
         return None
     run = Run.objects.select_related("policy").get(pk=run_id)
     broadcast_run_state(run)
@@ -168,6 +169,21 @@ def record_epoch(run: Run, metrics: dict) -> EpochMetric:
         transaction.on_commit(lambda: realtime.publish(realtime.run_group(run.pk), message))
         _broadcast_study_cell(run)
     return row
+
+
+def record_progress(run: Run, progress: dict) -> bool:
+    """Keep the epoch under way on the run row, then broadcast it; the engine reports it every few seconds at most.
+
+    Fenced like record_epoch, but a refused write is no error here (False): the
+    worker learns it lost the run at its next should_stop check.
+    """
+    data = clean(dict(progress))
+    with transaction.atomic():
+        if not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, attempt=run.attempt).update(progress=data):
+            return False
+        message = {"type": "run.progress", "run_id": run.pk, "progress": data}
+        transaction.on_commit(lambda: realtime.publish(realtime.run_group(run.pk), message))
+    return True
 
 
 RESULT_STATUS = {"succeeded": Run.Status.SUCCEEDED, "diverged": Run.Status.DIVERGED, "cancelled": Run.Status.CANCELLED}
@@ -283,6 +299,7 @@ def requeue_run(run: Run) -> bool:
             source=Run.FINISHED,
             target=Run.Status.QUEUED,
             epochs_done=0,
+            progress={},
             error="",
             started_at=None,
             finished_at=None,

@@ -61,6 +61,10 @@ class RunStateSerializer(serializers.Serializer):
     lr_scale = serializers.FloatField()
     target_accuracy = serializers.FloatField(allow_null=True)
     epochs_done = serializers.IntegerField()
+    progress = serializers.DictField(
+        help_text="the epoch under way as last reported, every few seconds at most: epoch, iteration, "
+        "steps_per_epoch, loss (since the last report), epoch_loss, seconds; {} before the first report"
+    )
     device = serializers.CharField(allow_blank=True, help_text="the device it trains on, by name")
     device_request = serializers.ChoiceField(choices=[value for value, _ in Run.Device.choices])
     queue = serializers.CharField(allow_blank=True, help_text="the Celery queue it was sent to: cpu or gpu")
