@@ -26,8 +26,8 @@ def test_with_a_zero_second_interval_every_iteration_is_reported_in_order():
     ]
     assert {r["steps_per_epoch"] for r in reports} == {DIGITS_STEPS_PER_EPOCH}
     for epoch in (1, 2):
-        seconds = [r["seconds"] for r in reports if r["epoch"] == epoch]
-        assert seconds == sorted(seconds) and seconds[0] >= 0
+        clock = [r["seconds"] for r in reports if r["epoch"] == epoch]
+        assert clock == sorted(clock) and clock[0] >= 0
 
 
 def test_the_reported_losses_are_the_epochs_training_loss_piece_by_piece():
@@ -77,7 +77,8 @@ def test_progress_is_due_once_the_interval_has_passed_since_the_last_report():
     clock.now += 2.5
     assert progress.due()
     progress.report(6, 10.0, 6)
-    assert [(r["iteration"], r["loss"], r["epoch_loss"], r["seconds"]) for r in reports] == [
+    reported = [(r["iteration"], r["loss"], r["epoch_loss"], r["seconds"]) for r in reports]
+    assert reported == [
         (4, 2.0, 2.0, pytest.approx(2.0)),
         (6, 1.0, pytest.approx(10 / 6), pytest.approx(4.5)),
     ]
