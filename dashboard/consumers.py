@@ -22,14 +22,30 @@ def _snapshot(user, run_id: int) -> tuple[dict, list[dict]] | None:
     return run_state(run), epoch_rows(run)
 
 
-class RunConsumer(AsyncJsonWebsocketConsumer):
+class GroupConsumer(AsyncJsonWebsocketConsumer):
+    """A consumer of one channel-layer group (self.group), joined at connect and left at disconnect."""
+
+    group: str | None = None
+
+    async def join(self) -> bool:
+        """Join self.group; without a channel layer, close so that the client tries again."""
+        if await realtime.join(self.channel_layer, self.group, self.channel_name):
+            return True
+        self.group = None
+        await self.close(code=CLOSE_TRY_AGAIN)
+        return False
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await realtime.leave(self.channel_layer, self.group, self.channel_name)
+
+
+class RunConsumer(GroupConsumer):
     """`/ws/runs/<id>/`: sends {"type": "history"} once, then "epoch", "progress" and "status" messages.
 
     The group is joined *before* the history is read, so no epoch can fall in
     between; the client drops duplicates by epoch number.
     """
-
-    group: str | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -50,18 +66,6 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             return
         state, epochs = snapshot
         await self.send_json({"type": "history", "run": state, "epochs": epochs})
-
-    async def disconnect(self, code: int) -> None:
-        if self.group:
-            await realtime.leave(self.channel_layer, self.group, self.channel_name)
-
-    async def join(self) -> bool:
-        """Join self.group; without a channel layer, close so that the client tries again."""
-        if await realtime.join(self.channel_layer, self.group, self.channel_name):
-            return True
-        self.group = None
-        await self.close(code=CLOSE_TRY_AGAIN)
-        return False
 
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
@@ -86,7 +90,7 @@ def _study_snapshot(user, study_id: int) -> dict | None:
     return None if study is None else progress(study)
 
 
-class SnapshotConsumer(AsyncJsonWebsocketConsumer):
+class SnapshotConsumer(GroupConsumer):
     """Subscribe to an object's group, then send its snapshot from the database.
 
     The group is joined before the snapshot is read, so nothing falls in
@@ -96,7 +100,6 @@ class SnapshotConsumer(AsyncJsonWebsocketConsumer):
 
     url_arg = ""
     snapshot_type = ""
-    group: str | None = None
 
     def group_for(self, object_id: int) -> str:
         raise NotImplementedError
@@ -121,18 +124,6 @@ class SnapshotConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.accept()
         await self.send_json({"type": self.snapshot_type, **snapshot})
-
-    async def disconnect(self, code: int) -> None:
-        if self.group:
-            await realtime.leave(self.channel_layer, self.group, self.channel_name)
-
-    async def join(self) -> bool:
-        """Join self.group; without a channel layer, close so that the client tries again."""
-        if await realtime.join(self.channel_layer, self.group, self.channel_name):
-            return True
-        self.group = None
-        await self.close(code=CLOSE_TRY_AGAIN)
-        return False
 
 
 class StudyConsumer(SnapshotConsumer):
