@@ -119,6 +119,26 @@ def in_memory_run(
         running_loss += loss.item()
 
 
+def print_rates(seconds: dict[str, list[float]], samples: int, ratio_label: str, ratio) -> dict[str, float]:
+    """Each contender's timing row (median, fastest, samples/s, spread, ratio(rates, name)); returns samples/s."""
+    rate = {name: samples / common.median(s) for name, s in seconds.items()}
+    rows = [
+        [
+            name,
+            f"{common.median(s):.2f}",
+            f"{min(s):.2f}",
+            f"{rate[name]:,.0f}",
+            common.spread(s),
+            f"{ratio(rate, name):.2f}x",
+        ]
+        for name, s in seconds.items()
+    ]
+    print()
+    common.print_table(["contender", "median s", "min s", "samples/s", "spread", ratio_label], rows)
+    print()
+    return rate
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workload", default="mnist-lenet", choices=("mnist-lenet", "cifar10-resnet20"))
@@ -170,22 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     common.time_in_rounds(contenders, rounds=1)  # warm-up: loads, oneDNN primitives, allocator
     seconds = common.time_in_rounds(contenders, rounds=args.rounds)
 
-    samples = args.iterations * BATCH_SIZE
-    rate = {name: samples / common.median(s) for name, s in seconds.items()}
-    rows = [
-        [
-            name,
-            f"{common.median(s):.2f}",
-            f"{min(s):.2f}",
-            f"{rate[name]:,.0f}",
-            common.spread(s),
-            f"{rate['engine'] / rate[name]:.2f}x",
-        ]
-        for name, s in seconds.items()
-    ]
-    print()
-    common.print_table(["contender", "median s", "min s", "samples/s", "spread", "engine / it"], rows)
-    print()
+    rate = print_rates(seconds, args.iterations * BATCH_SIZE, "engine / it", lambda r, name: r["engine"] / r[name])
     for name, target in (("dataloader", TARGET_VS_DATALOADER), ("in-memory", TARGET_VS_IN_MEMORY)):
         ratio = rate["engine"] / rate[name]
         verdict = "met" if ratio >= target else "missed"
@@ -390,21 +395,7 @@ def cifar_main(args) -> int:
     seconds = common.time_in_rounds(contenders, rounds=args.rounds, device=device)
 
     samples = args.iterations * CIFAR_BATCH_SIZE
-    rate = {name: samples / common.median(s) for name, s in seconds.items()}
-    rows = [
-        [
-            name,
-            f"{common.median(s):.2f}",
-            f"{min(s):.2f}",
-            f"{rate[name]:,.0f}",
-            common.spread(s),
-            f"{rate[name] / rate['dataloader']:.2f}x",
-        ]
-        for name, s in seconds.items()
-    ]
-    print()
-    common.print_table(["contender", "median s", "min s", "samples/s", "spread", "it / dataloader"], rows)
-    print()
+    rate = print_rates(seconds, samples, "it / dataloader", lambda r, name: r[name] / r["dataloader"])
     ratios = {name: rate[name] / rate["dataloader"] for name in rate if name != "dataloader"}
     for name, ratio in ratios.items():
         verdict = "met" if ratio >= TARGET_CIFAR_VS_DATALOADER else "missed"

@@ -41,24 +41,27 @@ def _scaled(spec: dict, factor: float) -> dict:
     return out
 
 
+def study_cell(run) -> dict:
+    """One run's cell of a study's grid: what the page draws and what a change of the run broadcasts."""
+    return {
+        "run": run.pk,
+        "policy": run.policy_id,
+        "seed": run.seed,
+        "lr_scale": run.lr_scale,
+        "status": run.status,
+        "epochs_done": run.epochs_done,
+        "epochs": run.epochs,
+        "final_acc": run.final_acc,
+    }
+
+
 def progress(study) -> dict:
     """The grid a study page draws: one cell per (policy, seed, scale) with its run's state."""
+    from dashboard.models import Run
+
     runs = list(study.runs.select_related("policy").order_by("policy__name", "lr_scale", "seed"))
-    cells = [
-        {
-            "run": run.pk,
-            "policy": run.policy_id,
-            "policy_name": run.policy.name,
-            "seed": run.seed,
-            "lr_scale": run.lr_scale,
-            "status": run.status,
-            "epochs_done": run.epochs_done,
-            "epochs": run.epochs,
-            "final_acc": run.final_acc,
-        }
-        for run in runs
-    ]
-    finished = sum(1 for cell in cells if cell["status"] in ("succeeded", "failed", "diverged", "cancelled", "stopped"))
+    cells = [{**study_cell(run), "policy_name": run.policy.name} for run in runs]
+    finished = sum(1 for cell in cells if cell["status"] in Run.FINISHED)
     return {
         "id": study.pk,
         "cells": cells,

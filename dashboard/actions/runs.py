@@ -18,7 +18,7 @@ from dashboard.actions.common import board_changed, clean
 from dashboard.actions.quotas import check_quota
 from dashboard.models import EpochMetric, Policy, Run, Team
 from dashboard.presenters import run_state
-from dashboard.studies import target_reached
+from dashboard.studies import study_cell, target_reached
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +45,6 @@ class Lost(Exception):
     """A worker's write refused: the row was cancelled or taken over by another attempt."""
 
 
-def _study_cell(run: Run) -> dict:
-    return {
-        "run": run.pk,
-        "policy": run.policy_id,
-        "seed": run.seed,
-        "lr_scale": run.lr_scale,
-        "status": run.status,
-        "epochs_done": run.epochs_done,
-        "epochs": run.epochs,
-        "final_acc": run.final_acc,
-    }
-
-
 def broadcast_run_state(run: Run) -> None:
     state = run_state(run)
     transaction.on_commit(lambda: realtime.publish(realtime.run_group(run.pk), {"type": "run.status", "run": state}))
@@ -67,7 +54,7 @@ def broadcast_run_state(run: Run) -> None:
 def _broadcast_study_cell(run: Run) -> None:
     if run.study_id is None:
         return
-    cell = _study_cell(run)
+    cell = study_cell(run)
     group = realtime.study_group(run.study_id)
     transaction.on_commit(lambda: realtime.publish(group, {"type": "study.cell", "cell": cell}))
 
