@@ -472,7 +472,12 @@ def _result(run: _Run, device: torch.device, device_name: str) -> dict:
     """The run's result, with train()'s keys."""
     plan = run.plan
     summary = core.summarise(
-        run.epochs, plan.workload, run.iterations, run.total_seconds, run.diverged_epoch, run.diverged_reason
+        run.epochs,
+        plan.workload.target_accuracy,
+        run.iterations,
+        run.total_seconds,
+        run.diverged_epoch,
+        run.diverged_reason,
     )
     return core.run_result(
         status=run.status,

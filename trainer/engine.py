@@ -249,7 +249,9 @@ def _run(
         config=config,
         plan=plan,
         epochs=epochs,
-        summary=core.summarise(epochs, workload, iteration, total_seconds, diverged_epoch, diverged_reason),
+        summary=core.summarise(
+            epochs, workload.target_accuracy, iteration, total_seconds, diverged_epoch, diverged_reason
+        ),
         resumed_from_epoch=resumed["epoch"] if resumed is not None else None,
     )
 
