@@ -193,6 +193,15 @@ def can_cancel_run(user, run: Run) -> bool:
     return role == Role.ADMIN or (role == Role.MEMBER and run.created_by_id == user.pk)
 
 
+def get_run_to_report(user, pk) -> Run:
+    """A self-reported run its reporter may add epochs to, finish or fail: whoever may cancel it (the
+    member who opened it, or a team admin); 404 when the user does not see it, 403 for other roles."""
+    run = get_run_for_user(user, pk)
+    if not can_cancel_run(user, run):
+        raise PermissionDenied("Members report to the runs they opened; team admins to any of the team's.")
+    return run
+
+
 def studies_for(user) -> QuerySet[Study]:
     return Study.objects.filter(team__in=teams_for(user))
 

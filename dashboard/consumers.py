@@ -174,9 +174,10 @@ class JobConsumer(SnapshotConsumer):
 
 def _board_groups(user, workload: str) -> list[str] | None:
     """The groups of the boards a user sees for a workload; None for a workload that does not exist."""
+    from dashboard.leaderboard import reported_workloads
     from trainer.workloads import list_workloads
 
-    if workload not in {w["name"] for w in list_workloads()}:
+    if workload not in {w["name"] for w in list_workloads()} and workload not in reported_workloads(user):
         return None
     teams = access.board_team_ids(user)
     return [realtime.leaderboard_group(workload), *(realtime.leaderboard_group(workload, t) for t in teams)]

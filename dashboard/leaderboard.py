@@ -7,7 +7,8 @@ cannot tell apart share a rank group (Welch's t-test against each group's
 leader, Holm-corrected). Diverged runs are counted beside the means, never
 averaged in. Runs at a base-LR scale other than 1 feed the robustness column
 only. Seconds are each run's own (its share of a batch) and carry the device
-they were measured on; the board lists the devices behind its seconds.
+they were measured on; the board lists the devices behind its seconds. Runs
+that a team's own loop reported (self-reported) are counted per row and marked.
 """
 
 from __future__ import annotations
@@ -64,6 +65,13 @@ def board_runs(user, view: str) -> QuerySet[Run]:
     return access.published_runs() if view == "shared" else access.runs_for(user)
 
 
+def reported_workloads(user) -> list[str]:
+    """The names of the teams' own workloads (self-reported runs) on the boards a user sees: their teams'
+    and the shared one. Each is a board of its own beside the built-in workloads, whose names it cannot take."""
+    runs = (access.runs_for(user) | access.published_runs()).filter(self_reported=True)
+    return sorted(runs.order_by().values_list("workload", flat=True).distinct())
+
+
 def sample_std(mean: float | None, sum_sq: float | None, n: int) -> float | None:
     """Sample standard deviation from n, the mean and the sum of squares (portable across databases)."""
     if n < 2 or mean is None or sum_sq is None:
@@ -78,6 +86,7 @@ def _aggregates() -> dict:
         "diverged": Count("id", filter=Q(status=Run.Status.DIVERGED)),
         "reached": Count("id", filter=ok & Q(epochs_to_target__isnull=False)),
         "target": Max("target_accuracy"),
+        "self_reported": Count("id", filter=Q(self_reported=True)),
     }
     for metric in METRICS:
         field = metric.name
@@ -122,6 +131,7 @@ def board(
         "ranking_metric": ranking_metric(rank),
         "groups_test": GROUPS_TEST if rank != "score" else None,
         "devices": devices,
+        "self_reported": any(row["self_reported"] for row in ranked),
     }
 
 
@@ -146,6 +156,8 @@ def _row(values: dict) -> dict:
         "diverged": values["diverged"],
         "reached": values["reached"],
         "target_accuracy": values["target"],
+        # Runs reported by the team's own training loop (not trained by LR Arena's workers): marked on the board.
+        "self_reported": values["self_reported"],
     }
     for metric in METRICS:
         mean = values[f"{metric.name}__mean"]
@@ -349,6 +361,7 @@ def flat_rows(data: dict) -> list[dict]:
             "diverged": row["diverged"],
             "reached_target": row["reached"],
             "target_accuracy": row["target_accuracy"],
+            "self_reported_runs": row["self_reported"],
         }
         for metric in METRICS:
             cell = row[metric.name]

@@ -199,6 +199,13 @@ class Run(Leased):
     samples_to_target = models.PositiveBigIntegerField(null=True, blank=True)
     seconds_to_target = models.FloatField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True)
+    # Trained by the team's own loop and reported through the API (lr_arena_client), not by a worker:
+    # no lease, no queue, never requeued; marked as self-reported on the boards (dashboard/reports.py).
+    self_reported = models.BooleanField(default=False, db_index=True)
+    # What the reporting loop declared: optimizer steps per epoch (iterations to target on the board)
+    # and the number of classes (the divergence rule's chance level); None when it did not say.
+    iterations_per_epoch = models.PositiveIntegerField(null=True, blank=True)
+    num_classes = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -30,6 +30,9 @@ def run_state(run: Run) -> dict:
         "worker": run.worker,
         "attempt": run.attempt,
         "error": run.error,
+        "self_reported": run.self_reported,
+        "iterations_per_epoch": run.iterations_per_epoch,
+        "num_classes": run.num_classes,
         "created_at": _iso(run.created_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
@@ -55,6 +58,8 @@ def run_configuration(run: Run) -> dict:
 
     from trainer.workloads import get_workload, resolve_optimizer
 
+    if run.self_reported:
+        return self_reported_configuration(run)
     workload = get_workload(run.workload)
     optimizer = resolve_optimizer(workload.optimizer, None)
     spec = run.policy_spec if isinstance(run.policy_spec, dict) else {}
@@ -71,6 +76,23 @@ def run_configuration(run: Run) -> dict:
         "policy_spec": run.policy_spec,
         "lr_scale": run.lr_scale,
         "device_request": run.get_device_request_display(),
+    }
+
+
+def self_reported_configuration(run: Run) -> dict:
+    """A self-reported run's configuration: what its loop declared; the rest is the team's own."""
+    return {
+        "self_reported": True,
+        "workload": run.workload,
+        "workload_title": "the team's own workload",
+        "optimizer": {"name": "the team's own"},
+        "optimizer_settings": {},
+        "batch_size": "the team's own",
+        "steps_per_epoch": run.iterations_per_epoch,
+        "workload_options": {},
+        "policy_spec": run.policy_spec,
+        "lr_scale": run.lr_scale,
+        "device_request": "its own loop",
     }
 
 

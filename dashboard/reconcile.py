@@ -2,7 +2,8 @@
 
 Expired leases go back to the queue (their runs resume from their checkpoints
 on whichever worker takes them), and queued runs and jobs whose message no
-Redis queue holds are sent again. Both are safe to do from every worker at
+Redis queue holds are sent again. Self-reported runs, which no worker trains
+and no lease covers, are left alone. Both are safe to do from every worker at
 once: the transitions are guarded and starting is idempotent (dashboard/fleet.py).
 """
 
@@ -30,7 +31,8 @@ def reconcile() -> dict[str, list[int]]:
     expired = Q(status="running") & (Q(lease_expires_at__lt=now) | Q(lease_expires_at=None))
     requeued_runs = [
         run.pk
-        for run in Run.objects.filter(expired).only("pk", "attempt")
+        # A self-reported run has no lease and no worker: its team's own loop trains it (actions/reports.py).
+        for run in Run.objects.filter(expired, self_reported=False).only("pk", "attempt")
         if fleet.move(Run, run.pk, source=["running"], target="queued", attempt=run.attempt, when=expired, sent_at=None)
     ]
     requeued_jobs = [

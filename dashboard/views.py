@@ -252,10 +252,11 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def leaderboard_page(request: HttpRequest) -> HttpResponse:
-    workloads = list_workloads()
+    workloads = [*list_workloads(), *({"name": name} for name in leaderboard.reported_workloads(request.user))]
     names = [w["name"] for w in workloads]
     wanted = {"workload": names[0], **request.GET.dict()}
-    query = LeaderboardQuerySerializer(data=wanted)
+    context = {"request": request}
+    query = LeaderboardQuerySerializer(data=wanted, context=context)
     errors: dict[str, str] = {}
     if not query.is_valid():
         errors = {field: " ".join(str(e) for e in problems) for field, problems in query.errors.items()}
@@ -263,9 +264,9 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
             messages.error(request, f"{field}: {problem}")
         # Keep every valid choice (workload, budget, rank ...); only the invalid ones fall back to defaults.
         kept = {key: value for key, value in wanted.items() if key not in query.errors}
-        query = LeaderboardQuerySerializer(data={"workload": names[0], **kept})
+        query = LeaderboardQuerySerializer(data={"workload": names[0], **kept}, context=context)
         if not query.is_valid():
-            query = LeaderboardQuerySerializer(data={"workload": names[0]})
+            query = LeaderboardQuerySerializer(data={"workload": names[0]}, context=context)
             query.is_valid(raise_exception=True)
     params = query.validated_data
     data = leaderboard.board(

@@ -7,6 +7,7 @@ machines go through dashboard/fleet.py's one guarded transition.
 | module | what |
 |---|---|
 | `runs` | queue, start (or take over), record epochs, finish, fail, cancel, requeue a run |
+| `reports` | self-reported runs: open, report an epoch (idempotent), finish, fail |
 | `studies` | create a study and send its runs in groups |
 | `halving` | successive halving, live: decide a rung, send the best on, stop the rest |
 | `jobs` | research jobs: queue, start, progress events, finish, fail, cancel |
@@ -55,6 +56,15 @@ from dashboard.actions.quotas import (  # noqa: F401
     active_work,
     check_job_quota,
     check_quota,
+)
+from dashboard.actions.reports import (  # noqa: F401
+    EpochConflict,
+    ReportRefused,
+    RunClosed,
+    fail_reported_run,
+    finish_reported_run,
+    open_reported_run,
+    report_epoch,
 )
 from dashboard.actions.runs import (  # noqa: F401
     RESULT_STATUS,

@@ -80,13 +80,10 @@ def queue_run(
         target_accuracy = get_workload(workload).target_accuracy
     queue = fleet.queue_for(workload, device)
     with transaction.atomic():
-        Team.objects.select_for_update().filter(pk=team.pk).first()  # one quota check at a time per team
-        check_quota(team, new_runs=1, epochs=epochs)
-        run = Run.objects.create(
+        run = create_run_within_quota(
             team=team,
             created_by=user,
             policy=policy,
-            policy_spec=policy.spec,
             workload=workload,
             epochs=epochs,
             seed=seed,
@@ -96,6 +93,13 @@ def queue_run(
         )
         transaction.on_commit(lambda: fleet.send_runs([run.pk], queue))
     return run
+
+
+def create_run_within_quota(*, team: Team, policy: Policy, epochs: int, **fields) -> Run:
+    """Store a queued run of `policy` (its spec as it is now), if the team's quota allows; inside a transaction."""
+    Team.objects.select_for_update().filter(pk=team.pk).first()  # one quota check at a time per team
+    check_quota(team, new_runs=1, epochs=epochs)
+    return Run.objects.create(team=team, policy=policy, policy_spec=policy.spec, epochs=epochs, **fields)
 
 
 def start_run(run_id: int, *, worker: str = "", device: str = "") -> Run | None:
@@ -277,7 +281,10 @@ def holds(run: Run) -> bool:
 
 
 def requeue_run(run: Run) -> bool:
-    """Start a finished run again from scratch, under the same id; False if it is not finished."""
+    """Start a finished run again from scratch, under the same id; False if it is not finished, or
+    self-reported (no worker can train a team's own loop)."""
+    if run.self_reported:
+        return False
     reset = {field: None for field in SUMMARY_FIELDS}
     with transaction.atomic():
         if not fleet.move(

@@ -71,6 +71,11 @@ class RunStateSerializer(serializers.Serializer):
     worker = serializers.CharField(allow_blank=True)
     attempt = serializers.IntegerField(help_text="how many times a worker started it (a takeover adds one)")
     error = serializers.CharField(allow_blank=True)
+    self_reported = serializers.BooleanField(
+        help_text="trained by the team's own loop and reported through the API, not by a worker"
+    )
+    iterations_per_epoch = serializers.IntegerField(allow_null=True, help_text="as the reporting loop declared it")
+    num_classes = serializers.IntegerField(allow_null=True, help_text="as the reporting loop declared it")
     created_at = serializers.DateTimeField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -79,6 +84,12 @@ class RunStateSerializer(serializers.Serializer):
 
 class RunDetailSerializer(RunStateSerializer):
     epoch_metrics = serializers.ListField(child=serializers.DictField())
+
+
+class ReportedEpochSerializer(serializers.Serializer):
+    epoch = serializers.DictField(help_text="the epoch as stored (and broadcast to the run page)")
+    created = serializers.BooleanField(help_text="false: this epoch was already stored with the same values")
+    run = RunStateSerializer()
 
 
 class StudyStateSerializer(serializers.Serializer):

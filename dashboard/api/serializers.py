@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -106,7 +108,9 @@ class LeaderboardQuerySerializer(serializers.Serializer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["workload"].choices = _workload_names()
+        request = self.context.get("request")
+        reported = leaderboard.reported_workloads(request.user) if request is not None else []
+        self.fields["workload"].choices = [*_workload_names(), *reported]
 
     def validate_weights(self, value: str) -> dict[str, float]:
         try:
@@ -220,3 +224,126 @@ class RunFilterSerializer(serializers.Serializer):
     status = serializers.CharField(required=False)
     workload = serializers.CharField(required=False)
     policy = serializers.IntegerField(required=False, min_value=1)
+
+
+# -- self-reported runs (dashboard/actions/reports.py) ---------------------------------------------------
+
+REPORTED_WORKLOAD = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,48}[a-z0-9])?")
+EXTRA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+MAX_EXTRA_METRICS = 32
+
+
+class NumberField(serializers.FloatField):
+    """A finite JSON number: NaN, infinities, strings and booleans are refused."""
+
+    default_error_messages = {"invalid": "A finite number is required (NaN and infinities are not numbers here)."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ReportedRunCreateSerializer(serializers.Serializer):
+    policy = serializers.PrimaryKeyRelatedField(queryset=Policy.objects.none())
+    workload = serializers.CharField(
+        max_length=50,
+        help_text="your own workload's name: lowercase letters, digits, '.', '_' and '-', 1 to 50 characters, "
+        "not the name of a built-in workload; it names the run's leaderboard with its epochs",
+    )
+    epochs = serializers.IntegerField(min_value=1, help_text="the budget: every one of them is reported")
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+    target_accuracy = NumberField(min_value=0.0, max_value=1.0, required=False, allow_null=True, default=None)
+    iterations_per_epoch = serializers.IntegerField(
+        min_value=1, max_value=10**9, required=False, allow_null=True, default=None,
+        help_text="optimizer steps per epoch: the board's iterations to target",
+    )  # fmt: skip
+    num_classes = serializers.IntegerField(
+        min_value=2, max_value=10**6, required=False, allow_null=True, default=None,
+        help_text="the divergence rule's chance level; without it only a non-finite loss counts as diverged",
+    )  # fmt: skip
+    device = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["policy"].queryset = access.usable_policies(request.user)
+
+    def validate_workload(self, value: str) -> str:
+        if not REPORTED_WORKLOAD.fullmatch(value):
+            raise serializers.ValidationError(
+                "Lowercase letters, digits, '.', '_' and '-', starting and ending with a letter or digit."
+            )
+        if value in _workload_names():
+            raise serializers.ValidationError(
+                f"{value!r} is a built-in workload, whose board holds runs trained by LR Arena's workers: "
+                "name your own workload differently."
+            )
+        return value
+
+    def validate_epochs(self, value: int) -> int:
+        if value > settings.ARENA_MAX_EPOCHS:
+            raise serializers.ValidationError(f"At most {settings.ARENA_MAX_EPOCHS} epochs per run.")
+        return value
+
+
+def _fraction(**kwargs) -> NumberField:
+    return NumberField(min_value=0.0, max_value=1.0, required=False, allow_null=True, **kwargs)
+
+
+def _non_negative(**kwargs) -> NumberField:
+    return NumberField(min_value=0.0, required=False, allow_null=True, **kwargs)
+
+
+class EpochReportSerializer(serializers.Serializer):
+    """One epoch of a self-reported run, with the engine's keys (trainer.core.epoch_metrics)."""
+
+    epoch = serializers.IntegerField(min_value=1, help_text="1, 2, … in order; at most the run's epochs")
+    test_acc = NumberField(min_value=0.0, max_value=1.0, help_text="top-1 test accuracy, a fraction")
+    train_acc = _fraction()
+    test_top5 = _fraction()
+    ac = _fraction(help_text="LRBench's confidence (trainer.metrics)")
+    cv = _non_negative()
+    cvac = _non_negative()
+    train_loss = NumberField(
+        required=False, allow_null=True, help_text="null: the loss was not finite (NaN or infinite): the run diverged"
+    )
+    test_loss = NumberField(required=False, allow_null=True, help_text="null: not finite, as train_loss")
+    lr_first = _non_negative(help_text="the LR of the epoch's first iteration")
+    lr_last = _non_negative()
+    lr_mean = _non_negative()
+    seconds = _non_negative()
+    iterations = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    samples = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    extra = serializers.DictField(
+        child=NumberField(), required=False, help_text=f"up to {MAX_EXTRA_METRICS} more metrics, by name"
+    )
+
+    def validate_epoch(self, value: int) -> int:
+        run = self.context.get("run")
+        if run is not None and value > run.epochs:
+            raise serializers.ValidationError(f"Epoch {value} is beyond the run's budget of {run.epochs} epochs.")
+        return value
+
+    def validate_extra(self, value: dict) -> dict:
+        if len(value) > MAX_EXTRA_METRICS:
+            raise serializers.ValidationError(f"At most {MAX_EXTRA_METRICS} extra metrics.")
+        for name in value:
+            if not EXTRA_NAME.fullmatch(name) or name in self.fields:
+                raise serializers.ValidationError(
+                    f"{name!r}: a name of letters, digits and '_' (at most 40), not one of the epoch's own fields."
+                )
+        return value
+
+    def validate(self, data):
+        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["Unknown field: put other metrics in `extra`."] for name in unknown}
+            )
+        return data
+
+
+class FailReportSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=5000, help_text="why the loop stopped, for the run page")

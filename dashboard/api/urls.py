@@ -3,7 +3,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from dashboard import job_views, profile_views, team_api
-from dashboard.api import docs, views
+from dashboard.api import docs, reports, views
 from dashboard.signin import ObtainAuthToken
 
 urlpatterns = [
@@ -39,6 +39,10 @@ urlpatterns = [
     path("runs/", views.runs, name="api-runs"),
     path("runs/<int:pk>/", views.run_detail, name="api-run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="api-run-cancel"),
+    path("runs/reported/", reports.open_run, name="api-reported-run-open"),
+    path("runs/<int:pk>/epochs/", reports.report_epoch, name="api-reported-run-epoch"),
+    path("runs/<int:pk>/finish/", reports.finish_run, name="api-reported-run-finish"),
+    path("runs/<int:pk>/fail/", reports.fail_run, name="api-reported-run-fail"),
     path("leaderboard/", views.leaderboard_view, name="api-leaderboard"),
     path("leaderboard/export/", views.leaderboard_export, name="api-leaderboard-export"),
     path("leaderboard/profile/", profile_views.api_profile, name="api-leaderboard-profile"),

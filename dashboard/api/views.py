@@ -41,7 +41,7 @@ TEAM_HEADER = OpenApiParameter(
 ERRORS = {400: schemas.ErrorSerializer, 403: schemas.ErrorSerializer, 404: schemas.ErrorSerializer}
 
 
-def _throttle(request: Request, scope: str = "runs") -> None:
+def throttle(request: Request, scope: str = "runs") -> None:
     allowed, retry = ratelimit.allow(request.user, scope)
     if not allowed:
         raise Throttled(wait=retry, detail=THROTTLED[scope])
@@ -50,8 +50,22 @@ def _throttle(request: Request, scope: str = "runs") -> None:
 THROTTLED = {"runs": "Too many new runs: slow down.", "previews": "Too many previews: slow down."}
 
 
-def _quota_error(exc: actions.QuotaExceeded) -> ValidationError:
+def quota_error(exc: actions.QuotaExceeded) -> ValidationError:
     return ValidationError({exc.field: [exc.message]})
+
+
+def create_run(request: Request, serializer_class: type, create) -> Response:
+    """A new run in the current team: `create(team=, user=, **validated data)` once the data is valid, the
+    rate limit allows it and within the team's quota (a 400 naming the quota otherwise)."""
+    team = access.writable_team(request)
+    serializer = serializer_class(data=request.data, context={"request": request})
+    serializer.is_valid(raise_exception=True)
+    throttle(request)
+    try:
+        run = create(team=team, user=request.user, **serializer.validated_data)
+    except actions.QuotaExceeded as exc:
+        raise quota_error(exc) from None
+    return Response(run_state(run), status=status.HTTP_201_CREATED)
 
 
 @extend_schema(responses={200: schemas.WorkloadSerializer(many=True)})
@@ -81,7 +95,7 @@ def kinds(request: Request) -> Response:
 )
 @api_view(["POST"])
 def schedule_preview(request: Request) -> Response:
-    _throttle(request, "previews")  # before the work: validating a spec is the costly part
+    throttle(request, "previews")  # before the work: validating a spec is the costly part
     # One budget for the validation's exact checks and the sampling together (see schedules.curve).
     with conversion_budget(schedules.MAX_PREVIEW_CONVERSION_STEPS):
         serializer = PreviewSerializer(data=request.data)
@@ -174,15 +188,7 @@ def policy_unpublish(request: Request, pk: int) -> Response:
 @api_view(["GET", "POST"])
 def runs(request: Request) -> Response:
     if request.method == "POST":
-        team = access.writable_team(request)
-        serializer = RunCreateSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        _throttle(request)
-        try:
-            run = actions.queue_run(team=team, user=request.user, **serializer.validated_data)
-        except actions.QuotaExceeded as exc:
-            raise _quota_error(exc) from None
-        return Response(run_state(run), status=status.HTTP_201_CREATED)
+        return create_run(request, RunCreateSerializer, actions.queue_run)
     filters = RunFilterSerializer(data=request.query_params)
     filters.is_valid(raise_exception=True)
     queryset = access.runs_for(request.user).select_related("policy").filter(**filters.validated_data)
@@ -211,7 +217,7 @@ def run_cancel(request: Request, pk: int) -> Response:
 
 
 def _board(request: Request) -> tuple[dict, str]:
-    query = LeaderboardQuerySerializer(data=request.query_params)
+    query = LeaderboardQuerySerializer(data=request.query_params, context={"request": request})
     query.is_valid(raise_exception=True)
     params = query.validated_data
     data = leaderboard.board(
@@ -270,7 +276,7 @@ def studies(request: Request) -> Response:
         serializer = StudyCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        _throttle(request)
+        throttle(request)
         try:
             study = actions.create_study(
                 team=team,
@@ -287,7 +293,7 @@ def studies(request: Request) -> Response:
                 halving_eta=data.get("halving_eta"),
             )
         except actions.QuotaExceeded as exc:
-            raise _quota_error(exc) from None
+            raise quota_error(exc) from None
         except schedules.SpecError as exc:
             problems = [f"{path}: {'; '.join(m)}" for path, m in exc.errors.items()]
             raise ValidationError({"lr_scales": problems}) from None

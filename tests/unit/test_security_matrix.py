@@ -37,6 +37,16 @@ def world(cast):
         created_by=cast.bob,
         study=study,
     )
+    reported = Run.objects.create(
+        team=cast.team,
+        policy=policy,
+        policy_spec=policy.spec,
+        workload="own-loop",
+        epochs=2,
+        created_by=cast.bob,
+        status=Run.Status.RUNNING,
+        self_reported=True,
+    )
     job = Job.objects.create(team=cast.team, kind="lr_range", params={"workload": "digits-mlp"}, created_by=cast.bob)
     invitation = Invitation.objects.create(
         team=cast.team, role="viewer", token="matrix-token", expires_at=timezone.now() + timedelta(days=1), max_uses=9
@@ -44,6 +54,7 @@ def world(cast):
     return {
         "P": policy.pk,
         "R": run.pk,
+        "X": reported.pk,  # a self-reported run, opened by bob
         "S": study.pk,
         "J": job.pk,
         "team": cast.team.slug,
@@ -125,6 +136,17 @@ API = [
         {"name": "x", "policies": ["{P}"], "workload": "digits-mlp", "seeds": [0], "epochs": 1},
         [201, 201, 403, 400, 401],
     ),
+    # self-reported runs: members open them; the member who opened one and team admins report to it
+    (
+        "open a self-reported run",
+        "post",
+        "/api/runs/reported/",
+        {"policy": "{P}", "workload": "own-loop", "epochs": 2},
+        [201, 201, 403, 400, 401],
+    ),
+    ("report an epoch", "post", "/api/runs/{X}/epochs/", {"epoch": 1, "test_acc": 0.5}, [201, 201, 403, 404, 401]),
+    ("fail a self-reported run", "post", "/api/runs/{X}/fail/", {"reason": "x"}, [200, 200, 403, 404, 401]),
+    ("finish a self-reported run", "post", "/api/runs/{X}/finish/", {}, [400, 400, 403, 404, 401]),  # 0 of 2 epochs
     ("study", "get", "/api/studies/{S}/", None, [200, 200, 200, 404, 401]),
     ("study export", "get", "/api/studies/{S}/export/", None, [200, 200, 200, 404, 401]),
     ("compare", "get", "/api/compare/?study={S}", None, [200, 200, 200, 404, 401]),

@@ -1,0 +1,169 @@
+"""Self-reported runs: trained by a team's own loop, reported epoch by epoch through the API.
+
+The run moves along the same state machine as a worker's (fleet.move): it is
+opened queued and started at once, in one transaction, so no broker message is
+ever sent for it and the reconciler, which only looks at leased and queued
+rows, leaves it alone (dashboard/reconcile.py exempts self-reported runs).
+Epochs are stored and broadcast by `record_epoch`, exactly as a worker's.
+
+Reports are idempotent by epoch number, so that a client may re-send whatever
+it is unsure was delivered: an epoch already stored with the same values is a
+no-op; with other values it is an `EpochConflict`. New epochs come in order,
+without gaps.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from dashboard import fleet
+from dashboard.actions.common import clean
+from dashboard.actions.runs import broadcast_run_state, create_run_within_quota, fail_run, finish_run, record_epoch
+from dashboard.models import EpochMetric, Policy, Run, Team
+from trainer.divergence import NON_FINITE_ONLY, DivergenceRule, find_divergence
+from trainer.summary import summarise
+
+
+class ReportRefused(Exception):
+    """A report the run's state does not allow; `field` names what to fix (None: the run's state itself)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class EpochConflict(ReportRefused):
+    """An epoch already stored with other values."""
+
+
+class RunClosed(ReportRefused):
+    """The run takes no more reports: it ended (finished, failed, diverged, cancelled)."""
+
+
+def open_reported_run(*, team: Team, user, policy: Policy, epochs: int, device: str = "", **fields) -> Run:
+    """Store a self-reported run, running from now on; `fields`: workload, seed, target_accuracy,
+    iterations_per_epoch, num_classes. QuotaExceeded like queue_run."""
+    with transaction.atomic():
+        run = create_run_within_quota(
+            team=team, created_by=user, policy=policy, epochs=epochs, device=device[:100], self_reported=True, **fields
+        )
+        # Attempt 0 for good: no worker ever claims it, so record_epoch's fence holds for the reporter.
+        fleet.move(Run, run.pk, source=[Run.Status.QUEUED], target=Run.Status.RUNNING, started_at=timezone.now())
+        run.refresh_from_db()
+        broadcast_run_state(run)
+    return run
+
+
+def _stored_form(run: Run, values: dict) -> dict:
+    """An epoch as record_epoch stores it (columns and extra), with the cumulative cost filled in when the
+    loop declared its iterations per epoch and did not count them itself."""
+    metrics = clean(dict(values))
+    extra = metrics.pop("extra", None) or {}
+    if run.iterations_per_epoch and metrics.get("iterations") is None:
+        metrics["iterations"] = metrics["epoch"] * run.iterations_per_epoch
+    stored = {**{column: None for column in EpochMetric.COLUMNS}, **extra}
+    stored.update({key: value for key, value in metrics.items() if value is not None or key in EpochMetric.COLUMNS})
+    return stored
+
+
+def _differences(row: EpochMetric, stored: dict) -> list[str]:
+    old = row.as_dict()
+    return sorted(key for key in set(old) | set(stored) if old.get(key) != stored.get(key))
+
+
+def report_epoch(run: Run, values: dict) -> tuple[dict, bool]:
+    """Store one reported epoch and broadcast it; (the stored epoch, whether it is new).
+
+    An epoch already stored with the same values: nothing happens (False). With
+    other values: EpochConflict naming them. A new epoch must be the next one
+    (ReportRefused on `epoch`) of a running run (RunClosed otherwise). After it,
+    the divergence rule runs over the run's epochs, as the engine's does: a run
+    that diverged ends as diverged.
+    """
+    stored = _stored_form(run, values)
+    epoch = stored["epoch"]
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        existing = EpochMetric.objects.filter(run=run, epoch=epoch).first()
+        if existing is not None:
+            differences = _differences(existing, stored)
+            if differences:
+                raise EpochConflict(
+                    f"Epoch {epoch} is already recorded with other values ({', '.join(differences)}); "
+                    "an epoch is reported once.",
+                    "epoch",
+                )
+            return existing.as_dict(), False
+        if run.status != Run.Status.RUNNING:
+            raise RunClosed(f"Run {run.pk} is {run.status}: it takes no more epochs.")
+        if epoch != run.epochs_done + 1:
+            recorded = f"epochs 1–{run.epochs_done} are recorded" if run.epochs_done else "none is recorded yet"
+            raise ReportRefused(
+                f"Expected epoch {run.epochs_done + 1} next ({recorded}): epochs are reported in order, without gaps.",
+                "epoch",
+            )
+        row = record_epoch(run, stored)
+        _end_if_diverged(run)
+    return row.as_dict(), True
+
+
+def _rule_and_classes(run: Run) -> tuple[DivergenceRule, int]:
+    """The engine's divergence rule when the loop declared its classes; else only its first test, a
+    non-finite loss (chance level and a guess's loss need the number of classes)."""
+    if run.num_classes:
+        return DivergenceRule.from_settings(), run.num_classes
+    return DivergenceRule.from_settings(NON_FINITE_ONLY), 2
+
+
+def _summary(run: Run, epochs: list[dict], diverged_epoch: int | None = None, reason: str | None = None) -> dict:
+    seconds = [row.get("seconds") for row in epochs]
+    total_seconds = sum(seconds) if epochs and None not in seconds else None
+    iterations = epochs[-1].get("iterations") if epochs else None
+    return summarise(epochs, run.target_accuracy, iterations, total_seconds, diverged_epoch, reason)
+
+
+def _epochs(run: Run) -> list[dict]:
+    return [row.as_dict() for row in EpochMetric.objects.filter(run=run).order_by("epoch")]
+
+
+def _end_if_diverged(run: Run) -> None:
+    epochs = _epochs(run)
+    rule, classes = _rule_and_classes(run)
+    divergence = find_divergence(epochs, classes, rule)
+    if divergence is None:
+        return
+    summary = _summary(run, epochs, divergence.epoch, divergence.reason)
+    finish_run(run, {"status": "diverged", "summary": summary, "device": run.device})
+
+
+def finish_reported_run(run: Run) -> Run:
+    """End a self-reported run that reported every epoch of its budget as succeeded; its summary comes
+    from its epochs. Again on a run that already succeeded or diverged: nothing changes (a retry)."""
+    run.refresh_from_db()
+    if run.status in (Run.Status.SUCCEEDED, Run.Status.DIVERGED):
+        return run
+    if run.status != Run.Status.RUNNING:
+        raise RunClosed(f"Run {run.pk} is {run.status}: it cannot finish.")
+    if run.epochs_done < run.epochs:
+        raise ReportRefused(
+            f"{run.epochs_done} of {run.epochs} epochs are reported: report them all, or fail the run.", "epochs"
+        )
+    if not finish_run(run, {"status": "succeeded", "summary": _summary(run, _epochs(run)), "device": run.device}):
+        run.refresh_from_db()
+        raise RunClosed(f"Run {run.pk} is {run.status}: it cannot finish.")
+    run.refresh_from_db()
+    return run
+
+
+def fail_reported_run(run: Run, reason: str) -> Run:
+    """End a self-reported run as failed, with the loop's reason. Again on a failed run: nothing changes."""
+    run.refresh_from_db()
+    if run.status == Run.Status.FAILED:
+        return run
+    if run.status != Run.Status.RUNNING or not fail_run(run, reason):
+        run.refresh_from_db()
+        raise RunClosed(f"Run {run.pk} is {run.status}: it cannot fail.")
+    run.refresh_from_db()
+    return run

@@ -1,0 +1,268 @@
+"""Runs reported from a team's own training loop: validation, idempotency, the state machine, the boards."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from dashboard import leaderboard
+from dashboard.models import EpochMetric, Run
+from dashboard.reconcile import reconcile
+
+pytestmark = pytest.mark.django_db
+
+OPEN = "/api/runs/reported/"
+
+
+@pytest.fixture
+def reporter(api_client, cast, step_policy, monkeypatch):
+    monkeypatch.setattr("dashboard.fleet.held_in_broker", lambda: (set(), set()))  # no Redis in unit tests
+    api_client.force_authenticate(cast.bob)
+    return api_client
+
+
+def open_run(client, policy, **overrides):
+    body = {"policy": policy.pk, "workload": "my-cifar-resnet", "epochs": 3, "seed": 0, **overrides}
+    response = client.post(OPEN, body, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def epoch(n, **overrides):
+    losses = {"train_loss": 1.0 / (n + 1), "test_loss": 1.2 / (n + 1)}
+    return {"epoch": n, **losses, "test_acc": 0.5 + n / 10, "lr_first": 0.1, **overrides}
+
+
+def post_epoch(client, run_id, body):
+    return client.post(f"/api/runs/{run_id}/epochs/", body, format="json")
+
+
+def test_an_opened_run_is_running_self_reported_and_leaseless(reporter, step_policy):
+    run = open_run(reporter, step_policy, iterations_per_epoch=10, num_classes=10, device="cuda:0 — A100")
+    assert run["status"] == "running" and run["self_reported"] is True
+    assert run["policy_spec"] == step_policy.spec and run["iterations_per_epoch"] == 10
+    stored = Run.objects.get(pk=run["id"])
+    assert stored.lease_expires_at is None and stored.queue == "" and stored.started_at is not None
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"workload": "digits-mlp"}, "workload"),  # a built-in workload's name
+        ({"workload": "My CIFAR"}, "workload"),
+        ({"workload": "-leading-dash"}, "workload"),
+        ({"workload": "x" * 51}, "workload"),
+        ({"workload": ""}, "workload"),
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": 100_000}, "epochs"),
+        ({"seed": -1}, "seed"),
+        ({"target_accuracy": 1.5}, "target_accuracy"),
+        ({"target_accuracy": "0.9"}, "target_accuracy"),
+        ({"iterations_per_epoch": 0}, "iterations_per_epoch"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"policy": 999_999}, "policy"),
+    ],
+)
+def test_opening_a_run_names_the_bad_field(reporter, step_policy, overrides, field):
+    body = {"policy": step_policy.pk, "workload": "my-cifar-resnet", "epochs": 3, **overrides}
+    response = reporter.post(OPEN, body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["errors"], response.json()
+    assert not Run.objects.exists()
+
+
+def test_another_teams_private_policy_cannot_be_reported(api_client, cast, step_policy):
+    api_client.force_authenticate(cast.oscar)
+    body = {"policy": step_policy.pk, "workload": "mine", "epochs": 3}
+    response = api_client.post(OPEN, body, format="json", HTTP_X_ARENA_TEAM="speech")
+    assert response.status_code == 400 and "policy" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"epoch": 1}, "test_acc"),
+        (epoch(1, test_acc=1.2), "test_acc"),
+        (epoch(1, test_acc=-0.1), "test_acc"),
+        (epoch(1, test_acc=True), "test_acc"),
+        (epoch(1, train_acc=2), "train_acc"),
+        (epoch(1, test_top5=1.01), "test_top5"),
+        (epoch(1, train_loss="nan"), "train_loss"),
+        (epoch(1, test_loss="Infinity"), "test_loss"),
+        (epoch(1, lr_first=-0.1), "lr_first"),
+        (epoch(1, seconds=-1), "seconds"),
+        (epoch(0), "epoch"),
+        (epoch(4), "epoch"),  # beyond the budget of 3
+        (epoch(2), "epoch"),  # a gap: epoch 1 is not reported yet
+        (epoch(1, extra={"grad_norm": "big"}), "extra.grad_norm"),
+        (epoch(1, extra={"test_acc": 0.5}), "extra"),  # one of the epoch's own fields
+        (epoch(1, extra={"not a name": 1}), "extra"),
+        (epoch(1, extra={f"m{i}": 1 for i in range(33)}), "extra"),
+        (epoch(1, top5=0.9), "top5"),  # an unknown field, e.g. a typo, is named, not dropped
+    ],
+)
+def test_a_bad_epoch_is_a_400_naming_the_field(reporter, step_policy, body, field):
+    run = open_run(reporter, step_policy)
+    response = post_epoch(reporter, run["id"], body)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"], response.json()
+    assert not EpochMetric.objects.exists()
+
+
+def test_non_finite_json_numbers_in_an_epoch_are_a_400(reporter, step_policy):
+    run = open_run(reporter, step_policy)
+    body = '{"epoch": 1, "test_acc": 0.5, "train_loss": NaN}'
+    response = reporter.post(f"/api/runs/{run['id']}/epochs/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert not EpochMetric.objects.exists()
+
+
+def test_the_same_epoch_twice_is_stored_once(reporter, step_policy):
+    run = open_run(reporter, step_policy, iterations_per_epoch=10)
+    first = post_epoch(reporter, run["id"], epoch(1, extra={"grad_norm": 2.5}))
+    again = post_epoch(reporter, run["id"], epoch(1, extra={"grad_norm": 2.5}))
+    assert first.status_code == 201 and first.json()["created"] is True
+    assert again.status_code == 200 and again.json()["created"] is False
+    assert again.json()["epoch"] == first.json()["epoch"]
+    assert first.json()["epoch"]["iterations"] == 10 and first.json()["epoch"]["grad_norm"] == 2.5
+    assert EpochMetric.objects.filter(run_id=run["id"]).count() == 1
+    assert Run.objects.get(pk=run["id"]).epochs_done == 1
+
+
+def test_an_epoch_again_with_other_values_is_a_409_naming_the_epoch_and_the_values(reporter, step_policy):
+    run = open_run(reporter, step_policy)
+    post_epoch(reporter, run["id"], epoch(1))
+    response = post_epoch(reporter, run["id"], epoch(1, test_acc=0.99))
+    assert response.status_code == 409
+    assert "Epoch 1" in response.json()["detail"] and "test_acc" in response.json()["detail"]
+    assert "epoch" in response.json()["errors"]
+    assert EpochMetric.objects.get(run_id=run["id"], epoch=1).test_acc == epoch(1)["test_acc"]
+
+
+def test_a_reported_run_finishes_with_a_summary_from_its_epochs(reporter, step_policy):
+    run = open_run(reporter, step_policy, iterations_per_epoch=10, target_accuracy=0.65)
+    early = reporter.post(f"/api/runs/{run['id']}/finish/")
+    assert early.status_code == 400 and "epochs" in early.json()["errors"]
+    for n in (1, 2, 3):
+        assert post_epoch(reporter, run["id"], epoch(n, seconds=1.5)).status_code == 201
+    done = reporter.post(f"/api/runs/{run['id']}/finish/")
+    assert done.status_code == 200, done.json()
+    body = done.json()
+    assert body["status"] == "succeeded"
+    assert body["summary"]["final_acc"] == pytest.approx(0.8) and body["summary"]["best_acc"] == pytest.approx(0.8)
+    assert body["summary"]["total_seconds"] == pytest.approx(4.5)
+    assert body["summary"]["epochs_to_target"] == 2 and body["summary"]["iterations_to_target"] == 20
+    assert reporter.post(f"/api/runs/{run['id']}/finish/").json()["status"] == "succeeded"  # a retry: no change
+    late = post_epoch(reporter, run["id"], epoch(3, seconds=1.5))  # a re-sent epoch of a finished run
+    assert late.status_code == 200
+
+
+def test_a_failed_run_takes_no_more_epochs(reporter, step_policy):
+    run = open_run(reporter, step_policy)
+    assert reporter.post(f"/api/runs/{run['id']}/fail/", {}, format="json").json()["errors"].keys() == {"reason"}
+    failed = reporter.post(f"/api/runs/{run['id']}/fail/", {"reason": "CUDA out of memory"}, format="json")
+    assert failed.status_code == 200 and failed.json()["status"] == "failed"
+    assert failed.json()["error"] == "CUDA out of memory"
+    assert reporter.post(f"/api/runs/{run['id']}/fail/", {"reason": "again"}, format="json").status_code == 200
+    response = post_epoch(reporter, run["id"], epoch(1))
+    assert response.status_code == 409 and "failed" in response.json()["detail"]
+    assert reporter.post(f"/api/runs/{run['id']}/finish/").status_code == 409
+
+
+def test_a_non_finite_loss_reported_as_null_ends_the_run_as_diverged(reporter, step_policy):
+    run = open_run(reporter, step_policy)
+    post_epoch(reporter, run["id"], epoch(1))
+    response = post_epoch(reporter, run["id"], epoch(2, train_loss=None))
+    assert response.status_code == 201
+    assert response.json()["run"]["status"] == "diverged"
+    assert response.json()["run"]["summary"]["diverged_epoch"] == 2
+    assert reporter.post(f"/api/runs/{run['id']}/finish/").json()["status"] == "diverged"
+
+
+def test_with_its_classes_a_collapse_to_chance_counts_as_diverged_as_for_worker_runs(reporter, step_policy):
+    run = open_run(reporter, step_policy, num_classes=10)
+    post_epoch(reporter, run["id"], epoch(1, test_acc=0.6))
+    response = post_epoch(reporter, run["id"], epoch(2, test_acc=0.1))
+    assert response.json()["run"]["status"] == "diverged"
+
+
+def test_a_worker_run_takes_no_reports(reporter, cast, step_policy):
+    run = Run.objects.create(
+        team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="digits-mlp", epochs=3,
+        created_by=cast.bob, status=Run.Status.RUNNING,
+    )  # fmt: skip
+    response = post_epoch(reporter, run.pk, epoch(1))
+    assert response.status_code == 409 and "worker" in response.json()["detail"]
+    assert not EpochMetric.objects.exists()
+
+
+def test_the_reconciler_never_requeues_a_self_reported_run(reporter, cast, step_policy):
+    run = open_run(reporter, step_policy)
+    leased = Run.objects.create(
+        team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="digits-mlp", epochs=3,
+        status=Run.Status.RUNNING, attempt=1, lease_expires_at=timezone.now() - timedelta(minutes=1),
+    )  # fmt: skip
+    Run.objects.filter(pk=run["id"]).update(started_at=timezone.now() - timedelta(days=1))
+    result = reconcile()
+    assert result["requeued_runs"] == [leased.pk]
+    assert run["id"] not in result["resent_runs"]
+    assert Run.objects.get(pk=run["id"]).status == "running"
+    assert post_epoch(reporter, run["id"], epoch(1)).status_code == 201
+
+
+def test_a_finished_self_reported_run_is_never_requeued(reporter, step_policy):
+    from dashboard import actions
+
+    run = open_run(reporter, step_policy)
+    reporter.post(f"/api/runs/{run['id']}/fail/", {"reason": "stopped"}, format="json")
+    assert actions.requeue_run(Run.objects.get(pk=run["id"])) is False
+    assert Run.objects.get(pk=run["id"]).status == "failed"
+
+
+def test_reported_runs_enter_the_teams_board_for_their_workload_marked_self_reported(
+    reporter, client, cast, step_policy
+):
+    run = open_run(reporter, step_policy)
+    for n in (1, 2, 3):
+        post_epoch(reporter, run["id"], epoch(n))
+    reporter.post(f"/api/runs/{run['id']}/finish/")
+
+    assert leaderboard.reported_workloads(cast.carol) == ["my-cifar-resnet"]
+    assert leaderboard.reported_workloads(cast.oscar) == []  # private to the team until published
+    board = reporter.get("/api/leaderboard/", {"workload": "my-cifar-resnet", "epochs": 3}).json()
+    (row,) = board["rows"]
+    assert row["policy"] == step_policy.pk and row["n"] == 1 and row["self_reported"] == 1
+    assert board["self_reported"] is True
+    csv = reporter.get("/api/leaderboard/export/", {"workload": "my-cifar-resnet", "format": "csv"})
+    header, line = csv.content.decode().splitlines()[:2]
+    assert line.split(",")[header.split(",").index("self_reported_runs")] == "1"
+    client.force_login(cast.carol)
+    page = client.get("/leaderboard/", {"workload": "my-cifar-resnet"})
+    assert page.status_code == 200 and 'class="self-reported-mark"' in page.content.decode()
+
+
+def test_a_worker_runs_board_row_is_not_marked(reporter, cast, step_policy):
+    Run.objects.create(
+        team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="digits-mlp", epochs=3,
+        status=Run.Status.SUCCEEDED, final_acc=0.9,
+    )  # fmt: skip
+    board = reporter.get("/api/leaderboard/", {"workload": "digits-mlp", "epochs": 3}).json()
+    assert board["rows"][0]["self_reported"] == 0 and board["self_reported"] is False
+
+
+def test_an_unknown_workload_is_still_a_400_on_the_board(reporter):
+    response = reporter.get("/api/leaderboard/", {"workload": "nobody-reported-this"})
+    assert response.status_code == 400 and "workload" in response.json()["errors"]
+
+
+def test_the_run_page_of_a_self_reported_run_says_so(client, cast, reporter, step_policy):
+    run = open_run(reporter, step_policy, iterations_per_epoch=7)
+    client.force_login(cast.carol)
+    page = client.get(f"/runs/{run['id']}/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'id="config-self-reported"' in text and "my-cifar-resnet" in text
+    assert json.dumps(run["id"]) in text
