@@ -314,8 +314,8 @@ class EpochReportSerializer(serializers.Serializer):
     lr_last = _non_negative()
     lr_mean = _non_negative()
     seconds = _non_negative()
-    iterations = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    samples = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    iterations = serializers.IntegerField(min_value=0, max_value=10**15, required=False, allow_null=True)
+    samples = serializers.IntegerField(min_value=0, max_value=10**18, required=False, allow_null=True)
     extra = serializers.DictField(
         child=NumberField(), required=False, help_text=f"up to {MAX_EXTRA_METRICS} more metrics, by name"
     )
