@@ -28,7 +28,9 @@ class ProfileQuerySerializer(serializers.Serializer):
 
     def validate_boards(self, value: str) -> list[tuple[str, int]]:
         try:
-            return profiles.parse_boards(value, {w["name"] for w in list_workloads()})
+            request = self.context.get("request")
+            reported = leaderboard.reported_workloads(request.user) if request is not None else []
+            return profiles.parse_boards(value, {w["name"] for w in list_workloads()} | set(reported))
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
 
@@ -46,7 +48,7 @@ class ProfileSerializer(serializers.Serializer):
 
 
 def _profiles(request: Request) -> tuple[dict, str]:
-    query = ProfileQuerySerializer(data=request.query_params)
+    query = ProfileQuerySerializer(data=request.query_params, context={"request": request})
     query.is_valid(raise_exception=True)
     params = query.validated_data
     data = profiles.profiles(request.user, params["boards"], view=params["view"], tau_max=params["tau_max"])
@@ -91,7 +93,8 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     chosen = request.GET.getlist("board") or [b for b in request.GET.get("boards", "").split(",") if b]
     if chosen:
         query = ProfileQuerySerializer(
-            data={"boards": ",".join(chosen), "view": view, "tau_max": request.GET.get("tau_max") or profiles.TAU_MAX}
+            data={"boards": ",".join(chosen), "view": view, "tau_max": request.GET.get("tau_max") or profiles.TAU_MAX},
+            context={"request": request},
         )
         if query.is_valid():
             params = query.validated_data

@@ -225,10 +225,7 @@ def test_a_finished_self_reported_run_is_never_requeued(reporter, step_policy):
 def test_reported_runs_enter_the_teams_board_for_their_workload_marked_self_reported(
     reporter, client, cast, step_policy
 ):
-    run = open_run(reporter, step_policy)
-    for n in (1, 2, 3):
-        post_epoch(reporter, run["id"], epoch(n))
-    reporter.post(f"/api/runs/{run['id']}/finish/")
+    finished_reported_run(reporter, step_policy)
 
     assert leaderboard.reported_workloads(cast.carol) == ["my-cifar-resnet"]
     assert leaderboard.reported_workloads(cast.oscar) == []  # private to the team until published
@@ -266,3 +263,45 @@ def test_the_run_page_of_a_self_reported_run_says_so(client, cast, reporter, ste
     text = page.content.decode()
     assert 'id="config-self-reported"' in text and "my-cifar-resnet" in text
     assert json.dumps(run["id"]) in text
+
+
+def finished_reported_run(reporter, policy):
+    run = open_run(reporter, policy)
+    for n in (1, 2, 3):
+        post_epoch(reporter, run["id"], epoch(n))
+    return reporter.post(f"/api/runs/{run['id']}/finish/").json()
+
+
+def test_a_reported_workload_can_be_picked_for_performance_profiles(reporter, step_policy):
+    finished_reported_run(reporter, step_policy)
+    response = reporter.get("/api/leaderboard/profile/", {"boards": "my-cifar-resnet:3"})
+    assert response.status_code == 200, response.json()
+    assert [b["workload"] for b in response.json()["boards"]] == ["my-cifar-resnet"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.parametrize("role, told", [("carol", True), ("oscar", False)])
+async def test_the_board_socket_of_a_reported_workload_tells_the_team_when_a_run_finishes(
+    reporter, cast, step_policy, role, told
+):
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from rest_framework.authtoken.models import Token
+
+    from dashboard.asgi import application
+
+    run = await database_sync_to_async(open_run)(reporter, step_policy)  # the board exists once a run is opened
+    key = await database_sync_to_async(lambda: Token.objects.create(user=getattr(cast, role)).key)()
+    ws = WebsocketCommunicator(
+        application, "/ws/leaderboard/my-cifar-resnet/", headers=[(b"authorization", f"Token {key}".encode())]
+    )
+    connected, _ = await ws.connect()
+    assert connected is told  # outsiders do not learn that the team has such a workload
+    if not connected:
+        return
+    for n in (1, 2, 3):
+        await database_sync_to_async(post_epoch)(reporter, run["id"], epoch(n))
+    await database_sync_to_async(reporter.post)(f"/api/runs/{run['id']}/finish/")
+    assert await ws.receive_json_from(timeout=2) == {"type": "changed", "workload": "my-cifar-resnet"}
+    await ws.disconnect()
