@@ -1,0 +1,73 @@
+"""lr_arena_client without a server: what it sends for an epoch, and that nothing is lost when none answers."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+import torch
+
+from tests.stack import ROOT, free_port
+
+sys.path.insert(0, str(ROOT / "client"))  # the client package, as `pip install -e client` would provide it
+
+from lr_arena_client.client import Run  # noqa: E402
+
+SPEC = {"kind": "STEP", "k0": 0.1, "gamma": 0.5, "l": 1}
+
+
+@pytest.fixture
+def run(tmp_path):
+    state = {"id": 7, "status": "running", "workload": "mine", "policy_spec": SPEC, "iterations_per_epoch": 4}
+    away = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    return Run(away, "token", state, buffer_path=tmp_path / "buffer.jsonl", retries=0, backoff=0.0, timeout=2.0)
+
+
+def log(run, *args, **kwargs):
+    with pytest.warns(UserWarning, match="epochs kept for the next try"):
+        return run.log_epoch(*args, **kwargs)
+
+
+def test_a_loss_that_is_not_finite_is_sent_as_null_and_other_metrics_go_to_extra(run):
+    sent = log(run, 1, train_loss=math.nan, test_loss=torch.tensor(0.5), test_acc=0.25, grad_norm=torch.tensor(3.0))
+    assert sent == {"epoch": 1, "train_loss": None, "test_loss": 0.5, "test_acc": 0.25, "extra": {"grad_norm": 3.0}}
+
+
+def test_an_accuracy_that_is_not_finite_is_refused_before_it_is_kept(run):
+    with pytest.raises(ValueError, match="test_acc"):
+        run.log_epoch(1, test_acc=math.inf)
+    assert run.pending == []
+
+
+def test_logits_give_lrbenchs_metrics_and_the_test_loss(run):
+    logits = torch.tensor([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
+    labels = torch.tensor([0, 1, 1])
+    sent = log(run, 1, logits=logits, labels=labels)
+    assert sent["test_acc"] == pytest.approx(2 / 3) and sent["test_top5"] == 1.0
+    assert sent["test_loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item())
+    assert {"ac", "cv", "cvac"} <= sent.keys()
+
+
+def test_the_scheduler_is_the_policys_and_the_epoch_carries_the_lrs_it_applied(run):
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scheduler = run.lr_scheduler(optimizer)
+    for _ in range(4):
+        optimizer.step()
+        scheduler.step()
+    first = log(run, 1, test_acc=0.5)
+    for _ in range(4):
+        optimizer.step()
+        scheduler.step()
+    second = log(run, 2, test_acc=0.6)
+    assert (first["lr_first"], first["lr_last"], first["iterations"]) == (0.1, 0.1, 4)
+    assert (second["lr_first"], second["lr_mean"], second["iterations"]) == (0.05, 0.05, 8)
+
+
+def test_epochs_no_server_took_stay_in_memory_and_in_the_buffer_file_in_order(run):
+    log(run, 1, test_acc=0.5)
+    log(run, 2, test_acc=0.6)
+    assert [r["epoch"] for r in run.pending] == [1, 2]
+    header, *lines = run.buffer_path.read_text().splitlines()
+    assert '"run": 7' in header and len(lines) == 2
