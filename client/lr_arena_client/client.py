@@ -279,8 +279,10 @@ def _session_for(server: str, token: str, team: str | None, options: dict) -> Ru
 
 
 def _policy_id(run: Run, policy: int | str) -> int:
-    if isinstance(policy, int):
+    if isinstance(policy, int) and not isinstance(policy, bool):
         return policy
+    if not isinstance(policy, str):
+        raise TypeError("policy: its id or its name (create policies in the dashboard or with POST /api/policies/)")
     response = run._request("get", "/api/policies/?limit=1000&archived=false")
     if response.status_code != 200:
         raise _refused(response, "policies")
