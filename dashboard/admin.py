@@ -204,10 +204,8 @@ class RunAdmin(ScopedAdmin):
 
     @admin.action(description="Requeue (train again from scratch)")
     def requeue(self, request, queryset: QuerySet[Run]) -> None:
-        done = [run for run in queryset if run.is_finished]
-        for run in done:
-            actions.requeue_run(run)
-        messages.success(request, f"Requeued {len(done)} finished runs.")
+        requeued = sum(actions.requeue_run(run) for run in queryset if run.is_finished)
+        messages.success(request, f"Requeued {requeued} finished runs (self-reported runs are never requeued).")
 
 
 @admin.register(Study)
