@@ -74,11 +74,14 @@ def lease_deadline() -> timezone.datetime:
 
 
 def claim(model: type[models.Model], pk: int, *, worker: str, **changes) -> bool:
-    """Start a queued row, or take over a running one whose lease expired: a new attempt, a fresh lease."""
+    """Start a queued row, or take over a running one whose lease expired: a new attempt, a fresh lease.
+
+    Never a row no worker trains (`WORKER_TRAINED`: a self-reported run), whatever message names it.
+    """
     now = timezone.now()
     claimable = Q(status="queued") | Q(status="running") & (Q(lease_expires_at__lt=now) | Q(lease_expires_at=None))
     claimed = (
-        model.objects.filter(claimable, pk=pk).update(
+        model.objects.filter(claimable, model.WORKER_TRAINED, pk=pk).update(
             status="running",
             attempt=F("attempt") + 1,
             worker=worker[:200],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class Team(models.Model):
@@ -127,6 +128,9 @@ class Leased(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
+    # The rows a worker may claim (fleet.claim); a subclass narrows it.
+    WORKER_TRAINED = Q()
+
     class Meta:
         abstract = True
 
@@ -206,6 +210,9 @@ class Run(Leased):
     # and the number of classes (the divergence rule's chance level); None when it did not say.
     iterations_per_epoch = models.PositiveIntegerField(null=True, blank=True)
     num_classes = models.PositiveIntegerField(null=True, blank=True)
+
+    # The rows a worker may claim (fleet.claim): a self-reported run is its team's loop's, never a worker's.
+    WORKER_TRAINED = Q(self_reported=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -213,6 +213,19 @@ def test_the_reconciler_never_requeues_a_self_reported_run(reporter, cast, step_
     assert post_epoch(reporter, run["id"], epoch(1)).status_code == 201
 
 
+@pytest.mark.parametrize("status", ["running", "queued"])
+def test_no_worker_claims_a_self_reported_run_whatever_message_names_it(reporter, step_policy, status):
+    from dashboard import actions, fleet
+
+    run = open_run(reporter, step_policy)
+    expired = timezone.now() - timedelta(minutes=1)
+    Run.objects.filter(pk=run["id"]).update(status=status, lease_expires_at=expired)  # a stray message's chance
+    assert fleet.claim(Run, run["id"], worker="stray") is False
+    assert actions.start_run(run["id"], worker="stray") is None
+    stored = Run.objects.get(pk=run["id"])
+    assert (stored.status, stored.attempt, stored.worker) == (status, 0, "")
+
+
 def test_a_finished_self_reported_run_is_never_requeued(reporter, step_policy):
     from dashboard import actions
 
