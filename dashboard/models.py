@@ -210,6 +210,8 @@ class Run(Leased):
     # and the number of classes (the divergence rule's chance level); None when it did not say.
     iterations_per_epoch = models.PositiveIntegerField(null=True, blank=True)
     num_classes = models.PositiveIntegerField(null=True, blank=True)
+    # The reporting client's key for one open: a retried open with the same key gets the same run.
+    client_key = models.UUIDField(null=True, blank=True)
 
     # The rows a worker may claim (fleet.claim): a self-reported run is its team's loop's, never a worker's.
     WORKER_TRAINED = Q(self_reported=False)
@@ -220,6 +222,7 @@ class Run(Leased):
             models.Index(fields=["workload", "status"]),
             models.Index(fields=["workload", "epochs", "status", "lr_scale"]),
         ]
+        constraints = [models.UniqueConstraint(fields=["team", "client_key"], name="one_run_per_client_key")]
 
     def __str__(self) -> str:
         return f"Run {self.pk}: {self.workload} / {self.policy_id} ({self.status})"

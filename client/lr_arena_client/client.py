@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -315,6 +316,8 @@ def open_run(
     name with `epochs`. `iterations_per_epoch` feeds the scheduler and the board's iterations to target;
     `num_classes` lets the server apply the full divergence rule. `buffer_path`: a JSON-lines file that keeps
     undelivered epochs across a crash (see `resume`). `options`: retries, backoff, max_backoff, timeout.
+    The open is retried like a report, with one `client_key` for every try: an open whose answer was lost
+    gets the run it opened, never a second one.
     """
     run = _session_for(server, token, team, options)
     if buffer_path is not None and Path(buffer_path).exists():
@@ -322,6 +325,8 @@ def open_run(
         if left:
             raise ValueError(f"{buffer_path} holds {len(left)} undelivered epochs: resume() that run first")
     body = {
+        # One key for this open, sent again with every retry: an open whose answer was lost gets the same run.
+        "client_key": str(uuid.uuid4()),
         "policy": _policy_id(run, policy),
         "workload": workload,
         "epochs": epochs,
@@ -332,7 +337,7 @@ def open_run(
         "device": device,
     }
     response = run._request("post", "/api/runs/reported/", body)
-    if response.status_code != 201:
+    if response.status_code not in (200, 201):  # 200: a retry found the run its lost answer had opened
         raise _refused(response, "open")
     run.state = response.json()
     run.buffer_path = Path(buffer_path) if buffer_path is not None else None

@@ -59,6 +59,7 @@ from dashboard.actions.quotas import (  # noqa: F401
 )
 from dashboard.actions.reports import (  # noqa: F401
     EpochConflict,
+    OpenConflict,
     ReportRefused,
     RunClosed,
     fail_reported_run,

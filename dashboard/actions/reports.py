@@ -14,6 +14,8 @@ without gaps.
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -42,18 +44,51 @@ class RunClosed(ReportRefused):
     """The run takes no more reports: it ended (finished, failed, diverged, cancelled)."""
 
 
-def open_reported_run(*, team: Team, user, policy: Policy, epochs: int, device: str = "", **fields) -> Run:
-    """Store a self-reported run, running from now on; `fields`: workload, seed, target_accuracy,
-    iterations_per_epoch, num_classes. QuotaExceeded like queue_run."""
+class OpenConflict(ReportRefused):
+    """An open again with a client key already used, and other values: `field` names the first that differs."""
+
+
+# What a retried open must repeat, as the run stores it.
+OPEN_FIELDS = (
+    "policy", "workload", "epochs", "seed", "target_accuracy", "iterations_per_epoch", "num_classes", "device",
+)  # fmt: skip
+
+
+def open_reported_run(
+    *, team: Team, user, policy: Policy, epochs: int, device: str = "", client_key: UUID | None = None, **fields
+) -> tuple[Run, bool]:
+    """Store a self-reported run, running from now on; (the run, whether it is new). `fields`: workload,
+    seed, target_accuracy, iterations_per_epoch, num_classes. QuotaExceeded like queue_run.
+
+    With a `client_key` (the client's, one per open) the open is idempotent: the team's run opened with
+    that key comes back unchanged (False) when the values match, else OpenConflict names the first that differs.
+    """
+    asked = {"policy": policy, "epochs": epochs, "device": device[:100], **fields}
     with transaction.atomic():
-        run = create_run_within_quota(
-            team=team, created_by=user, policy=policy, epochs=epochs, device=device[:100], self_reported=True, **fields
-        )
+        Team.objects.select_for_update().filter(pk=team.pk).first()  # one open at a time per team
+        if client_key is not None:
+            existing = Run.objects.filter(team=team, client_key=client_key).select_related("policy").first()
+            if existing is not None:
+                _check_same_open(existing, user, asked)
+                return existing, False
+        run = create_run_within_quota(team=team, created_by=user, self_reported=True, client_key=client_key, **asked)
         # Attempt 0 for good: no worker ever claims it, so record_epoch's fence holds for the reporter.
         fleet.move(Run, run.pk, source=[Run.Status.QUEUED], target=Run.Status.RUNNING, started_at=timezone.now())
         run.refresh_from_db()
         broadcast_run_state(run)
-    return run
+    return run, True
+
+
+def _check_same_open(run: Run, user, asked: dict) -> None:
+    if run.created_by_id != user.pk:
+        raise OpenConflict("Another member opened a run with this client_key: use a key of your own.", "client_key")
+    for field in OPEN_FIELDS:
+        if getattr(run, field) != asked.get(field, Run._meta.get_field(field).get_default()):
+            raise OpenConflict(
+                f"Run {run.pk} was opened with this client_key and another {field}: "
+                "a retried open repeats its values; a new run needs a new key.",
+                field,
+            )
 
 
 def _stored_form(run: Run, values: dict) -> dict:

@@ -1,6 +1,7 @@
 """The API of self-reported runs: a team's own training loop opens a run, reports its epochs, finishes it.
 
-    POST /api/runs/reported/            open one (201): the policy, your workload's name, epochs, seed …
+    POST /api/runs/reported/            open one (201): the policy, your workload's name, epochs, seed …;
+                                        with a client_key, again: 200 the same run, 409 other values
     POST /api/runs/<id>/epochs/         one epoch: 201 stored, 200 already stored with the same values,
                                         409 already stored with other values (naming them)
     POST /api/runs/<id>/finish/         every epoch reported: succeeded (200 again on a retry)
@@ -35,7 +36,7 @@ ERRORS = {
 
 def refused(exc: actions.ReportRefused) -> Response:
     """A report the run's state refuses: 409 for a conflict or a closed run, else a 400 naming the field."""
-    if isinstance(exc, actions.EpochConflict | actions.RunClosed):
+    if isinstance(exc, actions.EpochConflict | actions.OpenConflict | actions.RunClosed):
         body = {"detail": exc.message}
         if exc.field:
             body["errors"] = {exc.field: [exc.message]}
@@ -54,11 +55,19 @@ def reported_run(request: Request, pk: int):
 @extend_schema(
     parameters=[TEAM_HEADER],
     request=ReportedRunCreateSerializer,
-    responses={201: schemas.RunStateSerializer, 429: schemas.ErrorSerializer, **ERRORS},
+    responses={
+        200: schemas.RunStateSerializer,
+        201: schemas.RunStateSerializer,
+        429: schemas.ErrorSerializer,
+        **ERRORS,
+    },
 )
 @api_view(["POST"])
 def open_run(request: Request) -> Response:
-    return create_run(request, ReportedRunCreateSerializer, actions.open_reported_run)
+    try:
+        return create_run(request, ReportedRunCreateSerializer, actions.open_reported_run)
+    except actions.ReportRefused as exc:
+        return refused(exc)
 
 
 @extend_schema(

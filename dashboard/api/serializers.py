@@ -263,6 +263,11 @@ class ReportedRunCreateSerializer(serializers.Serializer):
         help_text="the divergence rule's chance level; without it only a non-finite loss counts as diverged",
     )  # fmt: skip
     device = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    client_key = serializers.UUIDField(
+        required=False, allow_null=True, default=None,
+        help_text="a UUID of yours, new for each run: an open sent again with it (its answer was lost) gets the "
+        "same run back (200), or a 409 naming the value that differs",
+    )  # fmt: skip
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -56,16 +56,18 @@ def quota_error(exc: actions.QuotaExceeded) -> ValidationError:
 
 def create_run(request: Request, serializer_class: type, create) -> Response:
     """A new run in the current team: `create(team=, user=, **validated data)` once the data is valid, the
-    rate limit allows it and within the team's quota (a 400 naming the quota otherwise)."""
+    rate limit allows it and within the team's quota (a 400 naming the quota otherwise). `create` may answer
+    (the run, whether it is new) instead, for an idempotent create: 200 with a run that was there already."""
     team = access.writable_team(request)
     serializer = serializer_class(data=request.data, context={"request": request})
     serializer.is_valid(raise_exception=True)
     throttle(request)
     try:
-        run = create(team=team, user=request.user, **serializer.validated_data)
+        created = create(team=team, user=request.user, **serializer.validated_data)
     except actions.QuotaExceeded as exc:
         raise quota_error(exc) from None
-    return Response(run_state(run), status=status.HTTP_201_CREATED)
+    run, new = created if isinstance(created, tuple) else (created, True)
+    return Response(run_state(run), status=status.HTTP_201_CREATED if new else status.HTTP_200_OK)
 
 
 @extend_schema(responses={200: schemas.WorkloadSerializer(many=True)})

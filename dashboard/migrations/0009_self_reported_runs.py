@@ -24,4 +24,13 @@ class Migration(migrations.Migration):
             name="self_reported",
             field=models.BooleanField(db_index=True, default=False),
         ),
+        migrations.AddField(
+            model_name="run",
+            name="client_key",
+            field=models.UUIDField(blank=True, null=True),
+        ),
+        migrations.AddConstraint(
+            model_name="run",
+            constraint=models.UniqueConstraint(fields=("team", "client_key"), name="one_run_per_client_key"),
+        ),
     ]

@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from websockets.sync.client import connect
@@ -152,3 +154,16 @@ def test_an_epoch_with_other_values_is_refused_by_name_and_the_run_goes_on(stack
     run.log_epoch(2, **epoch(2))
     assert run.status == "running" and run.pending == []  # the refusals ended nothing
     assert run.fail("stopped by the test")["status"] == "failed"
+
+
+def test_the_same_open_sent_twice_at_once_opens_one_run(stack):
+    api = stack.api(stack.token())
+    policy = next(p["id"] for p in api.get(f"{stack.base_url}/api/policies/?limit=1000").json()["results"]
+                  if p["name"] == "Step decay")  # fmt: skip
+    body = {"policy": policy, "workload": "it-twice-at-once", "epochs": 2, "client_key": str(uuid.uuid4())}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda _: api.post(f"{stack.base_url}/api/runs/reported/", json=body), range(2)))
+    assert sorted(answer.status_code for answer in answers) == [200, 201], [a.text for a in answers]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    runs = api.get(f"{stack.base_url}/api/runs/", params={"workload": "it-twice-at-once"}).json()["results"]
+    assert [run["id"] for run in runs] == [answers[0].json()["id"]]

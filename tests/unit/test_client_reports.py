@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 
 import pytest
+import requests
 import torch
 
 from tests.stack import ROOT, free_port
 
 sys.path.insert(0, str(ROOT / "client"))  # the client package, as `pip install -e client` would provide it
 
+from lr_arena_client import client as client_module  # noqa: E402
 from lr_arena_client.client import Run  # noqa: E402
 
 SPEC = {"kind": "STEP", "k0": 0.1, "gamma": 0.5, "l": 1}
@@ -71,3 +74,50 @@ def test_epochs_no_server_took_stay_in_memory_and_in_the_buffer_file_in_order(ru
     assert [r["epoch"] for r in run.pending] == [1, 2]
     header, *lines = run.buffer_path.read_text().splitlines()
     assert '"run": 7' in header and len(lines) == 2
+
+
+class LosesFirstAnswers(requests.adapters.BaseAdapter):
+    """The server in this process (Django's test client): it handles every request, but the answers to the
+    first `lost` ones never reach the client (a connection reset after the server committed)."""
+
+    def __init__(self, api_client, lost: int) -> None:
+        super().__init__()
+        self.api_client, self.lost, self.bodies = api_client, lost, []
+
+    def send(self, request, **kwargs):
+        body = json.loads(request.body) if request.body else None
+        self.bodies.append(body)
+        answer = getattr(self.api_client, request.method.lower())(request.path_url, body, format="json")
+        if self.lost:
+            self.lost -= 1
+            raise requests.ConnectionError("connection reset by peer")
+        response = requests.Response()
+        response.status_code, response._content, response.url = answer.status_code, answer.content, request.url
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.django_db
+def test_an_open_whose_answer_was_lost_is_retried_with_its_key_and_opens_one_run(
+    api_client, cast, step_policy, monkeypatch
+):
+    from dashboard.models import Run as StoredRun
+
+    api_client.force_authenticate(cast.bob)
+    server = LosesFirstAnswers(api_client, lost=2)
+    monkeypatch.setattr(client_module.requests, "Session", lambda: mounted(server))
+
+    run = client_module.open_run("http://arena", "token", policy=step_policy.pk, workload="mine", epochs=2, backoff=0)
+
+    opens = [body for body in server.bodies if body and "workload" in body]
+    assert len(opens) == 3 and len({body["client_key"] for body in opens}) == 1
+    assert StoredRun.objects.count() == 1 and run.id == StoredRun.objects.get().pk and run.status == "running"
+
+
+def mounted(adapter, session_class=requests.Session) -> requests.Session:
+    session = session_class()
+    session.mount("http://", adapter)
+    return session

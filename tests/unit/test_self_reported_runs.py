@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from dashboard import leaderboard
-from dashboard.models import EpochMetric, Run
+from dashboard.models import EpochMetric, Run, Team
 from dashboard.reconcile import reconcile
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +46,78 @@ def test_an_opened_run_is_running_self_reported_and_leaseless(reporter, step_pol
     assert run["policy_spec"] == step_policy.spec and run["iterations_per_epoch"] == 10
     stored = Run.objects.get(pk=run["id"])
     assert stored.lease_expires_at is None and stored.queue == "" and stored.started_at is not None
+
+
+KEY = "0b7f3c1e-2a4d-4c5e-9f60-1d2e3f4a5b6c"
+
+
+def test_an_open_sent_again_with_its_client_key_gets_the_same_run(reporter, step_policy):
+    body = {"policy": step_policy.pk, "workload": "my-cifar-resnet", "epochs": 3, "client_key": KEY}
+    first = reporter.post(OPEN, body, format="json")
+    again = reporter.post(OPEN, body, format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"] and again.json()["status"] == "running"
+    assert Run.objects.count() == 1
+
+
+def test_an_open_sent_again_is_answered_even_when_the_quota_is_full(reporter, cast, step_policy):
+    body = {"policy": step_policy.pk, "workload": "my-cifar-resnet", "epochs": 3, "client_key": KEY}
+    first = reporter.post(OPEN, body, format="json")
+    Team.objects.filter(pk=cast.team.pk).update(max_active_runs=1)  # the one run fills it
+    again = reporter.post(OPEN, body, format="json")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert reporter.post(OPEN, {**body, "client_key": None}, format="json").status_code == 400  # a new run: refused
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"epochs": 4}, "epochs"),
+        ({"seed": 1}, "seed"),
+        ({"workload": "other"}, "workload"),
+        ({"device": "x"}, "device"),
+        ({"num_classes": 10}, "num_classes"),
+    ],
+)
+def test_an_open_with_a_used_client_key_and_other_values_is_a_409_naming_the_field(
+    reporter, step_policy, change, field
+):
+    body = {"policy": step_policy.pk, "workload": "my-cifar-resnet", "epochs": 3, "client_key": KEY}
+    first = reporter.post(OPEN, body, format="json")
+    response = reporter.post(OPEN, {**body, **change}, format="json")
+    assert response.status_code == 409 and field in response.json()["errors"], response.json()
+    assert str(first.json()["id"]) in response.json()["detail"]
+    assert Run.objects.count() == 1
+
+
+def test_a_client_key_is_one_members_own(reporter, api_client, cast, step_policy):
+    body = {"policy": step_policy.pk, "workload": "my-cifar-resnet", "epochs": 3, "client_key": KEY}
+    reporter.post(OPEN, body, format="json")
+    api_client.force_authenticate(cast.alice)
+    response = api_client.post(OPEN, body, format="json")
+    assert response.status_code == 409 and "client_key" in response.json()["errors"]
+    assert Run.objects.count() == 1
+
+
+def test_opens_without_a_key_or_with_other_keys_are_other_runs(reporter, step_policy):
+    ids = {
+        open_run(reporter, step_policy)["id"],
+        open_run(reporter, step_policy)["id"],
+        open_run(reporter, step_policy, client_key=KEY)["id"],
+        open_run(reporter, step_policy, client_key=KEY.replace("0b7f", "1b7f"))["id"],
+    }
+    assert len(ids) == 4
+
+
+def test_the_database_holds_one_run_per_client_key_in_a_team(reporter, cast, step_policy):
+    from django.db import IntegrityError, transaction
+
+    run = Run.objects.get(pk=open_run(reporter, step_policy, client_key=KEY)["id"])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Run.objects.create(
+            team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload=run.workload, epochs=3,
+            self_reported=True, client_key=run.client_key,
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize(
