@@ -204,7 +204,8 @@ class Run(Leased):
     seconds_to_target = models.FloatField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True)
     # Trained by the team's own loop and reported through the API (lr_arena_client), not by a worker:
-    # no lease, no queue, never requeued; marked as self-reported on the boards (dashboard/reports.py).
+    # no queue, never claimed nor requeued; every report renews its lease (ARENA_REPORT_TIMEOUT_SECONDS)
+    # and the reconciler fails it once that expires; marked as self-reported on the boards (dashboard/reports.py).
     self_reported = models.BooleanField(default=False, db_index=True)
     # What the reporting loop declared: optimizer steps per epoch (iterations to target on the board)
     # and the number of classes (the divergence rule's chance level); None when it did not say.

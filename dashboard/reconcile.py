@@ -2,9 +2,11 @@
 
 Expired leases go back to the queue (their runs resume from their checkpoints
 on whichever worker takes them), and queued runs and jobs whose message no
-Redis queue holds are sent again. Self-reported runs, which no worker trains
-and no lease covers, are left alone. Both are safe to do from every worker at
-once: the transitions are guarded and starting is idempotent (dashboard/fleet.py).
+Redis queue holds are sent again. Self-reported runs, which no worker trains,
+are never requeued: once their reporter's lease expired (no report for
+ARENA_REPORT_TIMEOUT_SECONDS) they end as failed, abandoned. All of it is safe
+to do from every worker at once: the transitions are guarded and starting is
+idempotent (dashboard/fleet.py).
 """
 
 from __future__ import annotations
@@ -24,15 +26,16 @@ log = logging.getLogger(__name__)
 
 
 def reconcile() -> dict[str, list[int]]:
-    """Hand expired runs and jobs back to the queue, and re-send queued ones whose message is gone."""
+    """Hand expired runs and jobs back to the queue, end abandoned self-reported runs, and re-send queued
+    runs and jobs whose message is gone."""
     from dashboard.models import Job, Run
 
     now = timezone.now()
     expired = Q(status="running") & (Q(lease_expires_at__lt=now) | Q(lease_expires_at=None))
     requeued_runs = [
         run.pk
-        # A self-reported run has no lease and no worker: its team's own loop trains it (actions/reports.py).
-        for run in Run.objects.filter(expired, self_reported=False).only("pk", "attempt")
+        # Not a self-reported run: its team's own loop trains it, and abandon_silent_runs ends it (below).
+        for run in Run.objects.filter(expired, Run.WORKER_TRAINED).only("pk", "attempt")
         if fleet.move(Run, run.pk, source=["running"], target="queued", attempt=run.attempt, when=expired, sent_at=None)
     ]
     requeued_jobs = [
@@ -46,6 +49,10 @@ def reconcile() -> dict[str, list[int]]:
             actions.broadcast_run_state(run)
         for job in Job.objects.filter(pk__in=requeued_jobs):
             actions.broadcast_job_state(job)
+
+    abandoned_runs = actions.abandon_silent_runs()
+    if abandoned_runs:
+        log.warning("self-reported runs %s sent no report in time: failed, abandoned", abandoned_runs)
 
     for study_id in actions.waiting_studies():  # a halving rung that a cancel or a death left undecided
         actions.advance_halving(study_id)
@@ -65,6 +72,7 @@ def reconcile() -> dict[str, list[int]]:
     return {
         "requeued_runs": requeued_runs,
         "requeued_jobs": requeued_jobs,
+        "abandoned_runs": abandoned_runs,
         "resent_runs": resent_runs,
         "resent_jobs": resent_jobs,
     }

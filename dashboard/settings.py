@@ -220,6 +220,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 ARENA_LEASE_SECONDS = env_int("ARENA_LEASE_SECONDS", 60)
 ARENA_RECONCILE_SECONDS = env_int("ARENA_RECONCILE_SECONDS", 15)
 ARENA_RESEND_AFTER_SECONDS = env_int("ARENA_RESEND_AFTER_SECONDS", 30)
+# A self-reported run (dashboard/actions/reports.py) that sends no report (open, epoch, heartbeat) for this
+# long is abandoned: the reconciler ends it failed, so that a loop that died holds no quota slot for good.
+ARENA_REPORT_TIMEOUT_SECONDS = env_int("ARENA_REPORT_TIMEOUT_SECONDS", 6 * 3600)
 # Whether GPU workers consume the `gpu` queue here: runs of workloads that prefer a GPU
 # go there when their device is `auto`, and asking for `gpu` without them is an error.
 ARENA_GPU_WORKERS = env_bool("ARENA_GPU_WORKERS", False)

@@ -19,7 +19,10 @@ Nothing here starts a thread or exits the process: it works the same in a
 notebook. No epoch is lost to the network: each one waits in a buffer (in
 memory, and in a JSON-lines file if you name one) until the server has it, and
 is sent again, in order, with the next epoch, `flush()` or `finish()`. The
-server stores an epoch once: sending it again is harmless.
+server stores an epoch once: sending it again is harmless, and an open sent
+again (its answer lost) gets the same run. A run that reports nothing for the
+server's ARENA_REPORT_TIMEOUT_SECONDS (6 hours) ends failed, abandoned: in
+longer epochs call `run.heartbeat()` from the batch loop.
 """
 
 from __future__ import annotations

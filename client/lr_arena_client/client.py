@@ -54,12 +54,15 @@ class Run:
         backoff: float = 0.5,
         max_backoff: float = 8.0,
         timeout: float = 10.0,
+        heartbeat_every: float = 60.0,
     ) -> None:
         self.server = server.rstrip("/")
         self.state = state
         self.pending: list[dict] = []  # epochs the server has not confirmed yet, oldest first
         self.buffer_path = Path(buffer_path) if buffer_path is not None else None
         self.retries, self.backoff, self.max_backoff, self.timeout = retries, backoff, max_backoff, timeout
+        self.heartbeat_every = heartbeat_every
+        self._last_report = time.monotonic()  # the last report sent, or tried (the open was one)
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Token {token}"
         if team:
@@ -151,6 +154,29 @@ class Run:
             if response.status_code not in (200, 201):
                 raise _refused(response, f"epoch {report['epoch']}")
             self.state = response.json()["run"]
+            self._last_report = time.monotonic()
+
+    def heartbeat(self) -> None:
+        """Tell the server the loop is alive, from inside an epoch that may take longer than its
+        ARENA_REPORT_TIMEOUT_SECONDS (6 hours unless its operator says otherwise): a run that reports nothing
+        for that long is ended as failed, abandoned. Call it from the batch loop as often as you like: it sends
+        at most every `heartbeat_every` seconds (a delivered epoch counts; undelivered ones go first). When
+        the server cannot be reached it warns, like log_epoch, and tries again `heartbeat_every` later;
+        ArenaError when the run has ended."""
+        if time.monotonic() - self._last_report < self.heartbeat_every:
+            return
+        self._last_report = time.monotonic()
+        try:
+            if self.pending:
+                self.flush()
+                return
+            response = self._request("post", f"/api/runs/{self.id}/heartbeat/")
+        except ArenaUnavailable as exc:
+            warnings.warn(f"LR Arena: {exc}; the heartbeat is tried again later", stacklevel=2)
+            return
+        if response.status_code != 200:
+            raise _refused(response, "heartbeat")
+        self.state = response.json()
 
     def finish(self) -> dict:
         """Deliver every epoch, then end the run as succeeded (or diverged, if the server found it so)."""
@@ -315,7 +341,8 @@ def open_run(
     name (lower-case letters, digits, '.', '_', '-'; not a built-in workload's): the run's board is that
     name with `epochs`. `iterations_per_epoch` feeds the scheduler and the board's iterations to target;
     `num_classes` lets the server apply the full divergence rule. `buffer_path`: a JSON-lines file that keeps
-    undelivered epochs across a crash (see `resume`). `options`: retries, backoff, max_backoff, timeout.
+    undelivered epochs across a crash (see `resume`). `options`: retries, backoff, max_backoff, timeout,
+    heartbeat_every (see `Run.heartbeat`).
     The open is retried like a report, with one `client_key` for every try: an open whose answer was lost
     gets the run it opened, never a second one.
     """

@@ -7,7 +7,7 @@ machines go through dashboard/fleet.py's one guarded transition.
 | module | what |
 |---|---|
 | `runs` | queue, start (or take over), record epochs, finish, fail, cancel, requeue a run |
-| `reports` | self-reported runs: open, report an epoch (idempotent), finish, fail |
+| `reports` | self-reported runs: open (once per client key), epochs (idempotent), heartbeat, finish, fail, abandon |
 | `studies` | create a study and send its runs in groups |
 | `halving` | successive halving, live: decide a rung, send the best on, stop the rest |
 | `jobs` | research jobs: queue, start, progress events, finish, fail, cancel |
@@ -62,10 +62,12 @@ from dashboard.actions.reports import (  # noqa: F401
     OpenConflict,
     ReportRefused,
     RunClosed,
+    abandon_silent_runs,
     fail_reported_run,
     finish_reported_run,
     open_reported_run,
     report_epoch,
+    report_heartbeat,
 )
 from dashboard.actions.runs import (  # noqa: F401
     RESULT_STATUS,

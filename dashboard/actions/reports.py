@@ -2,9 +2,14 @@
 
 The run moves along the same state machine as a worker's (fleet.move): it is
 opened queued and started at once, in one transaction, so no broker message is
-ever sent for it and the reconciler, which only looks at leased and queued
-rows, leaves it alone (dashboard/reconcile.py exempts self-reported runs).
-Epochs are stored and broadcast by `record_epoch`, exactly as a worker's.
+ever sent for it, and no worker ever claims it (fleet.claim). Epochs are stored
+and broadcast by `record_epoch`, exactly as a worker's.
+
+Its lease is the reporter's: every report (the open, an epoch, a heartbeat)
+extends it to ARENA_REPORT_TIMEOUT_SECONDS from now. The reconciler never
+requeues a self-reported run; once its lease expired (the loop died, its
+machine is gone) it ends it as failed (`abandon_silent_runs`), so that the run
+holds no quota slot for good.
 
 Reports are idempotent by epoch number, so that a client may re-send whatever
 it is unsure was delivered: an epoch already stored with the same values is a
@@ -14,9 +19,12 @@ without gaps.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from dashboard import fleet
@@ -73,7 +81,10 @@ def open_reported_run(
                 return existing, False
         run = create_run_within_quota(team=team, created_by=user, self_reported=True, client_key=client_key, **asked)
         # Attempt 0 for good: no worker ever claims it, so record_epoch's fence holds for the reporter.
-        fleet.move(Run, run.pk, source=[Run.Status.QUEUED], target=Run.Status.RUNNING, started_at=timezone.now())
+        fleet.move(
+            Run, run.pk, source=[Run.Status.QUEUED], target=Run.Status.RUNNING,
+            started_at=timezone.now(), lease_expires_at=report_deadline(),
+        )  # fmt: skip
         run.refresh_from_db()
         broadcast_run_state(run)
     return run, True
@@ -89,6 +100,57 @@ def _check_same_open(run: Run, user, asked: dict) -> None:
                 "a retried open repeats its values; a new run needs a new key.",
                 field,
             )
+
+
+def report_deadline() -> timezone.datetime:
+    """When a self-reported run that reports now is abandoned, unless it reports again."""
+    return timezone.now() + timedelta(seconds=settings.ARENA_REPORT_TIMEOUT_SECONDS)
+
+
+def _renew(run: Run) -> bool:
+    """Extend a running self-reported run's lease: its loop is alive. False when it is not running."""
+    running = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, self_reported=True)
+    return running.update(lease_expires_at=report_deadline()) == 1
+
+
+def report_heartbeat(run: Run) -> Run:
+    """The loop is alive, in the middle of a long epoch: the run's lease goes on. RunClosed when it ended."""
+    if not _renew(run):
+        run.refresh_from_db()
+        raise RunClosed(f"Run {run.pk} is {run.status}: it takes no more reports.")
+    run.refresh_from_db()
+    return run
+
+
+def abandon_silent_runs() -> list[int]:
+    """End as failed the self-reported runs whose lease expired: no report for ARENA_REPORT_TIMEOUT_SECONDS.
+
+    Never requeued (no worker can train them). Each one moves in one guarded
+    transition that checks the lease again, so a report that came in meanwhile wins.
+    """
+    now = timezone.now()
+    silent = Q(lease_expires_at__lt=now) | Q(lease_expires_at=None)
+    error = f"no report for {_duration(settings.ARENA_REPORT_TIMEOUT_SECONDS)}: abandoned"
+    candidates = Run.objects.filter(silent, status=Run.Status.RUNNING, self_reported=True).values_list("pk", flat=True)
+    abandoned = [
+        pk
+        for pk in candidates
+        if fleet.move(
+            Run, pk, source=[Run.Status.RUNNING], target=Run.Status.FAILED, when=silent,
+            finished_at=now, error=error, lease_expires_at=None,
+        )
+    ]  # fmt: skip
+    for run in Run.objects.filter(pk__in=abandoned).select_related("policy"):
+        broadcast_run_state(run)
+    return abandoned
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def _stored_form(run: Run, values: dict) -> dict:
@@ -121,6 +183,7 @@ def report_epoch(run: Run, values: dict) -> tuple[dict, bool]:
     epoch = stored["epoch"]
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
+        _renew(run)  # a report the run takes is a sign of life (a refused one rolls back with it)
         existing = EpochMetric.objects.filter(run=run, epoch=epoch).first()
         if existing is not None:
             differences = _differences(existing, stored)

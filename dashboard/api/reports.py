@@ -4,11 +4,14 @@
                                         with a client_key, again: 200 the same run, 409 other values
     POST /api/runs/<id>/epochs/         one epoch: 201 stored, 200 already stored with the same values,
                                         409 already stored with other values (naming them)
+    POST /api/runs/<id>/heartbeat/      the loop is alive, in a long epoch (200; 409 once the run ended)
     POST /api/runs/<id>/finish/         every epoch reported: succeeded (200 again on a retry)
     POST /api/runs/<id>/fail/           {"reason": "..."}: failed (200 again on a retry)
 
-`lr_arena_client` (client/) speaks this API. Reads go through `access`, writes
-through `actions` (dashboard/actions/reports.py).
+Every report a running run takes (open, epoch, heartbeat) extends its lease to
+ARENA_REPORT_TIMEOUT_SECONDS from now; the reconciler fails a run whose lease
+expired, as abandoned. `lr_arena_client` (client/) speaks this API. Reads go
+through `access`, writes through `actions` (dashboard/actions/reports.py).
 """
 
 from __future__ import annotations
@@ -90,14 +93,25 @@ def report_epoch(request: Request, pk: int) -> Response:
     )
 
 
-@extend_schema(request=None, responses={200: schemas.RunStateSerializer, **ERRORS})
-@api_view(["POST"])
-def finish_run(request: Request, pk: int) -> Response:
+def on_reported_run(request: Request, pk: int, act) -> Response:
+    """`act(run)` on the user's self-reported run, answering its state, or the refusal."""
     try:
-        run = actions.finish_reported_run(reported_run(request, pk))
+        run = act(reported_run(request, pk))
     except actions.ReportRefused as exc:
         return refused(exc)
     return Response(run_state(run))
+
+
+@extend_schema(request=None, responses={200: schemas.RunStateSerializer, **ERRORS})
+@api_view(["POST"])
+def heartbeat(request: Request, pk: int) -> Response:
+    return on_reported_run(request, pk, actions.report_heartbeat)
+
+
+@extend_schema(request=None, responses={200: schemas.RunStateSerializer, **ERRORS})
+@api_view(["POST"])
+def finish_run(request: Request, pk: int) -> Response:
+    return on_reported_run(request, pk, actions.finish_reported_run)
 
 
 @extend_schema(request=FailReportSerializer, responses={200: schemas.RunStateSerializer, **ERRORS})

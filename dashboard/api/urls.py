@@ -41,6 +41,7 @@ urlpatterns = [
     path("runs/<int:pk>/cancel/", views.run_cancel, name="api-run-cancel"),
     path("runs/reported/", reports.open_run, name="api-reported-run-open"),
     path("runs/<int:pk>/epochs/", reports.report_epoch, name="api-reported-run-epoch"),
+    path("runs/<int:pk>/heartbeat/", reports.heartbeat, name="api-reported-run-heartbeat"),
     path("runs/<int:pk>/finish/", reports.finish_run, name="api-reported-run-finish"),
     path("runs/<int:pk>/fail/", reports.fail_run, name="api-reported-run-fail"),
     path("leaderboard/", views.leaderboard_view, name="api-leaderboard"),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import sys
+from datetime import timedelta
 
 import pytest
 import requests
 import torch
+from django.utils import timezone
 
 from tests.stack import ROOT, free_port
 
@@ -115,6 +117,25 @@ def test_an_open_whose_answer_was_lost_is_retried_with_its_key_and_opens_one_run
     opens = [body for body in server.bodies if body and "workload" in body]
     assert len(opens) == 3 and len({body["client_key"] for body in opens}) == 1
     assert StoredRun.objects.count() == 1 and run.id == StoredRun.objects.get().pk and run.status == "running"
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_renews_the_runs_lease_at_most_every_heartbeat_every(api_client, cast, step_policy, monkeypatch):
+    from dashboard.models import Run as StoredRun
+
+    api_client.force_authenticate(cast.bob)
+    server = LosesFirstAnswers(api_client, lost=0)
+    monkeypatch.setattr(client_module.requests, "Session", lambda: mounted(server))
+    run = client_module.open_run("http://arena", "token", policy=step_policy.pk, workload="mine", epochs=2)
+    expired = timezone.now() - timedelta(seconds=1)
+    StoredRun.objects.filter(pk=run.id).update(lease_expires_at=expired)
+
+    run.heartbeat()  # the open was a report: not yet
+    assert len(server.bodies) == 1 and StoredRun.objects.get().lease_expires_at == expired
+    run.heartbeat_every = 0
+    run.heartbeat()
+    assert server.bodies[-1] is None and StoredRun.objects.get().lease_expires_at > timezone.now()
+    assert run.status == "running"
 
 
 def mounted(adapter, session_class=requests.Session) -> requests.Session:

@@ -145,6 +145,7 @@ API = [
         [201, 201, 403, 400, 401],
     ),
     ("report an epoch", "post", "/api/runs/{X}/epochs/", {"epoch": 1, "test_acc": 0.5}, [201, 201, 403, 404, 401]),
+    ("heartbeat of a self-reported run", "post", "/api/runs/{X}/heartbeat/", {}, [200, 200, 403, 404, 401]),
     ("fail a self-reported run", "post", "/api/runs/{X}/fail/", {"reason": "x"}, [200, 200, 403, 404, 401]),
     ("finish a self-reported run", "post", "/api/runs/{X}/finish/", {}, [400, 400, 403, 404, 401]),  # 0 of 2 epochs
     ("study", "get", "/api/studies/{S}/", None, [200, 200, 200, 404, 401]),

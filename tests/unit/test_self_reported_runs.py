@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -40,12 +41,15 @@ def post_epoch(client, run_id, body):
     return client.post(f"/api/runs/{run_id}/epochs/", body, format="json")
 
 
-def test_an_opened_run_is_running_self_reported_and_leaseless(reporter, step_policy):
+def test_an_opened_run_is_running_self_reported_with_the_reporters_lease(reporter, step_policy, settings):
+    settings.ARENA_REPORT_TIMEOUT_SECONDS = 3 * 3600
     run = open_run(reporter, step_policy, iterations_per_epoch=10, num_classes=10, device="cuda:0 — A100")
     assert run["status"] == "running" and run["self_reported"] is True
     assert run["policy_spec"] == step_policy.spec and run["iterations_per_epoch"] == 10
     stored = Run.objects.get(pk=run["id"])
-    assert stored.lease_expires_at is None and stored.queue == "" and stored.started_at is not None
+    assert stored.queue == "" and stored.started_at is not None and stored.worker == ""
+    lease = stored.lease_expires_at - stored.started_at
+    assert timedelta(hours=3) <= lease < timedelta(hours=3, minutes=1)
 
 
 KEY = "0b7f3c1e-2a4d-4c5e-9f60-1d2e3f4a5b6c"
@@ -296,6 +300,74 @@ def test_no_worker_claims_a_self_reported_run_whatever_message_names_it(reporter
     assert actions.start_run(run["id"], worker="stray") is None
     stored = Run.objects.get(pk=run["id"])
     assert (stored.status, stored.attempt, stored.worker) == (status, 0, "")
+
+
+def test_a_run_that_reports_nothing_for_the_timeout_is_failed_as_abandoned_never_requeued(
+    reporter, cast, step_policy, settings
+):
+    settings.ARENA_REPORT_TIMEOUT_SECONDS = 1
+    Team.objects.filter(pk=cast.team.pk).update(max_active_runs=1)
+    run = open_run(reporter, step_policy)
+    assert post_epoch(reporter, run["id"], epoch(1)).status_code == 201
+    time.sleep(1.5)  # the loop died: nothing comes for longer than the timeout
+
+    result = reconcile()
+
+    assert result["abandoned_runs"] == [run["id"]] and result["requeued_runs"] == []
+    stored = Run.objects.get(pk=run["id"])
+    assert (stored.status, stored.error) == ("failed", "no report for 1 second: abandoned")
+    assert stored.finished_at is not None and stored.lease_expires_at is None and stored.attempt == 0
+    assert post_epoch(reporter, run["id"], epoch(2)).status_code == 409
+    assert reconcile()["abandoned_runs"] == []
+    open_run(reporter, step_policy)  # its quota slot is free again
+
+
+def test_the_timeout_is_told_in_hours(reporter, step_policy, settings):
+    run = open_run(reporter, step_policy)
+    settings.ARENA_REPORT_TIMEOUT_SECONDS = 6 * 3600
+    Run.objects.filter(pk=run["id"]).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert reconcile()["abandoned_runs"] == [run["id"]]
+    assert Run.objects.get(pk=run["id"]).error == "no report for 6 hours: abandoned"
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        lambda client, run_id: post_epoch(client, run_id, epoch(1)),
+        lambda client, run_id: client.post(f"/api/runs/{run_id}/heartbeat/", {}, format="json"),
+    ],
+    ids=["an epoch", "a heartbeat"],
+)
+def test_every_report_extends_the_runs_lease(reporter, step_policy, report):
+    run = open_run(reporter, step_policy)
+    Run.objects.filter(pk=run["id"]).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert report(reporter, run["id"]).status_code in (200, 201)
+    assert Run.objects.get(pk=run["id"]).lease_expires_at > timezone.now() + timedelta(hours=5)
+    assert reconcile()["abandoned_runs"] == []
+    assert Run.objects.get(pk=run["id"]).status == "running"
+
+
+def test_an_epoch_sent_again_is_a_sign_of_life_too(reporter, step_policy):
+    run = open_run(reporter, step_policy)
+    post_epoch(reporter, run["id"], epoch(1))
+    Run.objects.filter(pk=run["id"]).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert post_epoch(reporter, run["id"], epoch(1)).status_code == 200
+    assert reconcile()["abandoned_runs"] == []
+
+
+def test_a_heartbeat_to_an_ended_run_is_a_409(reporter, step_policy):
+    run = open_run(reporter, step_policy)
+    reporter.post(f"/api/runs/{run['id']}/fail/", {"reason": "stopped"}, format="json")
+    response = reporter.post(f"/api/runs/{run['id']}/heartbeat/", {}, format="json")
+    assert response.status_code == 409 and "failed" in response.json()["detail"]
+    assert Run.objects.get(pk=run["id"]).lease_expires_at is None
+
+
+def test_a_heartbeat_answers_the_runs_state(reporter, step_policy):
+    run = open_run(reporter, step_policy)
+    response = reporter.post(f"/api/runs/{run['id']}/heartbeat/", {}, format="json")
+    assert response.status_code == 200 and response.json()["id"] == run["id"]
+    assert response.json()["status"] == "running"
 
 
 def test_a_finished_self_reported_run_is_never_requeued(reporter, step_policy):
