@@ -124,7 +124,8 @@ def recover_runs(worker: str) -> list[int]:
     resume from their last checkpoints without waiting for their leases to expire.
     """
     run_ids = []
-    for run in Run.objects.filter(status=Run.Status.RUNNING, worker=worker).only("pk", "attempt", "queue"):
+    trained_here = Run.objects.filter(Run.WORKER_TRAINED, status=Run.Status.RUNNING, worker=worker)
+    for run in trained_here.only("pk", "attempt", "queue"):
         if fleet.move(Run, run.pk, source=[Run.Status.RUNNING], target=Run.Status.QUEUED, attempt=run.attempt):
             run_ids.append(run.pk)
             fleet.send_runs([run.pk], run.queue or "cpu")

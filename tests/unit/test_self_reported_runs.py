@@ -302,6 +302,14 @@ def test_no_worker_claims_a_self_reported_run_whatever_message_names_it(reporter
     assert (stored.status, stored.attempt, stored.worker) == (status, 0, "")
 
 
+def test_a_restarted_worker_hands_back_only_its_own_runs(reporter, step_policy):
+    from dashboard import actions
+
+    run = open_run(reporter, step_policy)
+    assert actions.recover_runs("") == []  # a self-reported run names no worker
+    assert Run.objects.get(pk=run["id"]).status == "running"
+
+
 def test_a_run_that_reports_nothing_for_the_timeout_is_failed_as_abandoned_never_requeued(
     reporter, cast, step_policy, settings
 ):
