@@ -42,6 +42,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from torch import nn
 from torch.func import functional_call
 
 from trainer import core
+from trainer.cli_support import EXIT_CANCELLED, add_where_arguments, fmt, print_json, run_tool_command, where
 from trainer.errors import UserInputError
 from trainer.schedules import validate
 from trainer.schedules.learned import (
@@ -59,11 +61,14 @@ from trainer.schedules.learned import (
     HIDDEN,
     KIND,
     MAP_WIDTH,
+    MAX_GAMMA,
     decode_learner,
     encode_learner,
     gamma_from_loss,
 )
-from trainer.workloads import UnknownWorkload, get_workload
+from trainer.schedules.params import MAX_LR
+from trainer.tool_params import ToolParam, add_arguments, check, cli_values, unknown_arguments
+from trainer.workloads import get_workload, resolve_optimizer
 
 __all__ = [
     "MLRSNet",
@@ -85,15 +90,10 @@ PAPER_META_UPDATES = 260  # 200 epochs × 391 iterations / every 300: spread ove
 LR_TRACE_POINTS = 50  # per epoch
 STOP_CHECK_EVERY = core.STOP_CHECK_EVERY  # iterations between should_stop() calls, as the engine
 MAX_EPOCHS = core.MAX_EPOCHS
-EXIT_BAD_INPUT = 2  # as trainer.cli
 
 
-class MetaInputError(UserInputError):
-    """A bad argument of meta_train; ``field`` names it ("epochs", "meta_set_size", ...)."""
-
-    @staticmethod
-    def text(field: str, message: str) -> str:
-        return f"{field}: {message}"
+# A bad argument of meta_train: ``field`` names it ("epochs", "meta_set_size", ...), as for every tool.
+MetaInputError = UserInputError
 
 
 class MLRSNet(nn.Module):
@@ -140,92 +140,181 @@ def load_learner(state: Mapping[str, Any]) -> MLRSNet:
     return net
 
 
-def learned_spec(checkpoints: Mapping[int, dict[str, Any]], num_classes: int) -> dict[str, Any]:
-    """The LEARNED spec of meta-epoch checkpoints: the first, middle and last, γ recomputed at each switch."""
+def learned_spec(
+    checkpoints: Mapping[int, dict[str, Any]], num_classes: int, *, momentum: float = 0.0, lr_cap: float | None = None
+) -> dict[str, Any]:
+    """The LEARNED spec of meta-epoch checkpoints: the first, middle and last, γ recomputed at each switch
+    (capped to lr_cap), for SGD with the momentum they were meta-trained with."""
     epochs = sorted(checkpoints)
     picks = [epochs[0], epochs[(len(epochs) - 1) // 2], epochs[-1]]
-    return validate(
-        {"kind": KIND, "learners": [checkpoints[e] for e in picks], "gamma": "recompute", "num_classes": num_classes}
-    )
+    spec = {
+        "kind": KIND,
+        "learners": [checkpoints[e] for e in picks],
+        "gamma": "recompute",
+        "num_classes": num_classes,
+        "momentum": momentum,
+    }
+    if lr_cap is not None:
+        spec["lr_cap"] = min(lr_cap, MAX_GAMMA)
+    return validate(spec)
+
+
+# meta_train's parameters, declared once: meta_train checks them, `meta-train` takes them as flags, the
+# dashboard's job API generates its fields from them (job_min/job_max: what one job may ask of a worker).
+META_PARAMS = (
+    ToolParam(
+        "epochs",
+        "int",
+        "meta-training epochs (default: the workload's)",
+        nullable=True,
+        min=1,
+        max=MAX_EPOCHS,
+        job_max=500,
+    ),
+    ToolParam("seed", "int", "the network's initialisation and data order", default=0, job_min=0, job_max=2**31 - 1),
+    ToolParam(
+        "lr_cap",
+        "float",
+        "the largest LR meta-training may set: γ is capped to it (default auto: the LR range test's valley LR "
+        "for the workload's optimizer)",
+        nullable=True,
+        min=0.0,
+        min_inclusive=False,
+        max=MAX_LR,
+        job_min=1e-6,
+        cli_none="auto",
+    ),
+    ToolParam("meta_set_size", "int", "held-out meta samples", nullable=True, min=1, job=False, metavar="N"),
+    ToolParam("meta_every", "int", "meta-update every N iterations", nullable=True, min=1, job=False, metavar="N"),
+    ToolParam("limit_train_batches", "int", "train N batches per epoch", nullable=True, min=1, job=False, metavar="N"),
+)
+
+
+@dataclass(frozen=True)
+class MetaPlan:
+    """A validated meta-training: every argument of meta_train but the callbacks."""
+
+    workload: str
+    epochs: int
+    seed: int
+    lr_cap: float | None  # None: the range test's valley LR, measured when the meta-training starts
+    meta_set_size: int | None
+    meta_every: int | None
+    limit_train_batches: int | None
+    options: dict[str, Any]
+    momentum: float  # the workload's SGD momentum: the real and the virtual steps use it
+    nesterov: bool
+    data_dir: Any
+    device: str
 
 
 def meta_train(
     workload: str,
     *,
-    epochs: int,
-    seed: int = 0,
-    meta_set_size: int | None = None,
-    meta_every: int | None = None,
+    workload_options: dict | None = None,
     data_dir: str | os.PathLike | None = None,
     device: str = "auto",
-    workload_options: dict | None = None,
-    limit_train_batches: int | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    **params: Any,
 ) -> dict[str, Any]:
     """Train ``workload`` with the learned LR while meta-learning it; report every epoch to ``on_epoch``.
 
-    Returns {"status": "succeeded" | "cancelled" | "diverged", "epochs": [per-epoch dicts], "gamma",
-    "meta_every", "meta_set_size", "checkpoints": {epoch: learner state}, "spec": the LEARNED spec (None
-    if no epoch completed)}. Each epoch dict: epoch, train_loss, train_acc, test_loss, test_acc, lr_first,
-    lr_last, lr_mean, lr_trace ([[t in epochs, lr], ...], at most 50 per epoch), gamma, meta_loss (mean over
-    the epoch's meta-updates), meta_updates, seconds. Bad arguments raise MetaInputError naming the field;
-    an unknown workload UnknownWorkload.
+    params are META_PARAMS (epochs, seed, lr_cap, meta_set_size, meta_every,
+    limit_train_batches), each defaulting as declared there.
+
+    The real and the virtual steps are SGD with the workload's momentum (and
+    Nesterov setting) and the paper's weight decay, so the learned LR is the
+    LR for that momentum: the spec records it ("momentum"). γ is the paper's
+    γ capped to ``lr_cap`` (None: the LR range test's valley LR for the
+    workload, measured first), so the learned LR never exceeds the cap; the
+    spec carries the cap, which also caps γ when it is recomputed in transfer.
+
+    Returns {"status": "succeeded" | "cancelled" | "diverged", "epochs": [per-epoch dicts], "gamma" (the γ
+    used), "gamma_paper" (the formula's, uncapped), "lr_cap", "lr_cap_source", "momentum", "meta_every",
+    "meta_set_size", "checkpoints": {epoch: learner state}, "spec": the LEARNED spec (None if no epoch
+    completed)}. Each epoch dict: epoch, train_loss, train_acc, test_loss, test_acc, lr_first, lr_last,
+    lr_mean, lr_trace ([[t in epochs, lr], ...], at most 50 per epoch), gamma, meta_loss (mean over the
+    epoch's meta-updates), meta_updates, seconds. Bad arguments raise MetaInputError (a UserInputError)
+    naming the field; an unknown workload UnknownWorkload.
     """
+    plan = plan_meta_train(workload, workload_options=workload_options, data_dir=data_dir, device=device, **params)
+    return run_meta_train(plan, on_epoch, should_stop or _never)
+
+
+def plan_meta_train(
+    workload: str,
+    *,
+    workload_options: dict | None = None,
+    data_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    **params: Any,
+) -> MetaPlan:
+    """meta_train's arguments checked (META_PARAMS, the workload, its options and optimizer, the device)."""
+    unknown_arguments("meta_train", META_PARAMS, params)
     spec = get_workload(workload)
-    _check_whole("epochs", epochs, 1, MAX_EPOCHS)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise MetaInputError("seed", f"must be an integer, got {seed!r}")
-    for name, value in (
-        ("meta_set_size", meta_set_size),
-        ("meta_every", meta_every),
-        ("limit_train_batches", limit_train_batches),
-    ):
-        if value is not None:
-            _check_whole(name, value, 1, None)
+    values = check(META_PARAMS, params)
+    if values["epochs"] is None:
+        values["epochs"] = spec.default_epochs
     try:
-        target = core.resolve_device(device)
+        core.resolve_device(device)
     except ValueError as error:
         raise MetaInputError("device", str(error)) from None
     try:
         options = spec.resolve_options(workload_options)
     except ValueError as error:
         raise MetaInputError("workload_options", str(error)) from None
-    with core.workload_threads(spec, target):
-        return _meta_train(
-            spec,
-            options,
-            target,
-            epochs,
-            seed,
-            meta_set_size,
-            meta_every,
-            data_dir,
-            limit_train_batches,
-            on_epoch,
-            should_stop or (lambda: False),
-        )
+    optimizer = resolve_optimizer(spec.optimizer, None)
+    if optimizer["name"] != "sgd":
+        raise MetaInputError("workload", f"MLR-SNet meta-trains SGD; {spec.name} trains with {optimizer['name']}")
+    return MetaPlan(
+        workload=spec.name,
+        options=options,
+        momentum=optimizer["momentum"],
+        nesterov=optimizer["nesterov"],
+        data_dir=data_dir,
+        device=device,
+        **values,
+    )
 
 
-def _check_whole(field: str, value: Any, low: int, high: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise MetaInputError(field, f"must be a whole number {bound}, got {value!r}")
+def run_meta_train(
+    plan: MetaPlan, on_epoch: Callable[[dict], None] | None, stop_requested: Callable[[], bool]
+) -> dict[str, Any]:
+    """Meta-train a checked plan (see meta_train)."""
+    workload = get_workload(plan.workload)
+    target = core.resolve_device(plan.device)
+    lr_cap, source = plan.lr_cap, "given"
+    if lr_cap is None:
+        lr_cap, source = _range_test_cap(plan), "range test valley"
+    with core.workload_threads(workload, target):
+        result = _meta_train(workload, plan, target, lr_cap, on_epoch, stop_requested)
+    return {**result, "lr_cap": lr_cap, "lr_cap_source": source if lr_cap is not None else "none"}
+
+
+def _range_test_cap(plan: MetaPlan) -> float | None:
+    """The LR range test's valley LR for the workload's model and optimizer (its default ramp): None if none."""
+    from trainer.range_test import plan_range_test, run_range_test
+
+    test = plan_range_test(
+        plan.workload, workload_options=plan.options, data_dir=plan.data_dir, device=plan.device, seed=plan.seed
+    )
+    return run_range_test(test, None, _never)["suggestions"]["valley"]
+
+
+def _never() -> bool:
+    return False
 
 
 def _meta_train(
     workload: Any,
-    options: dict[str, Any],
+    plan: MetaPlan,
     device: torch.device,
-    epochs: int,
-    seed: int,
-    meta_set_size: int | None,
-    meta_every: int | None,
-    data_dir: str | os.PathLike | None,
-    limit_train_batches: int | None,
+    lr_cap: float | None,
     on_epoch: Callable[[dict], None] | None,
     stop_requested: Callable[[], bool],
 ) -> dict[str, Any]:
+    epochs, seed, momentum = plan.epochs, plan.seed, plan.momentum
     torch.manual_seed(seed)  # the model's and the net's initialisation
     rng = torch.Generator(device=device).manual_seed(seed)  # the meta split, data order, augmentation
     on_cuda = device.type == "cuda"
@@ -235,26 +324,39 @@ def _meta_train(
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda)
 
     # Data: a clean, class-balanced meta set held out of the training data.
-    x_all, y_all, x_test, y_test = (t.to(device) for t in workload.load_data(core.data_dir(data_dir)))
+    x_all, y_all, x_test, y_test = (t.to(device) for t in workload.load_data(core.data_dir(plan.data_dir)))
     classes = workload.num_classes
-    meta_index, train_index = _meta_split(y_all, classes, meta_set_size, rng)
+    meta_index, train_index = _meta_split(y_all, classes, plan.meta_set_size, rng)
     x_train, y_train, x_meta, y_meta = x_all[train_index], y_all[train_index], x_all[meta_index], y_all[meta_index]
     batch_size = workload.batch_size
-    steps_per_epoch = core.steps_per_epoch(len(x_train), batch_size, limit_train_batches)
+    steps_per_epoch = core.steps_per_epoch(len(x_train), batch_size, plan.limit_train_batches)
+    meta_every = plan.meta_every
     if meta_every is None:
         meta_every = min(steps_per_epoch, max(1, round(epochs * steps_per_epoch / PAPER_META_UPDATES)))
 
-    # The model (plain SGD, the paper's weight decay) and the meta-learner (Adam).
-    module = core.build_model(workload, options, device)
-    groups = [g for g in workload.param_groups(module, options) if g["params"]]
-    optimizer = torch.optim.SGD(groups, lr=0.0, momentum=0.0, weight_decay=REAL_WEIGHT_DECAY)
+    # The model (SGD with the workload's momentum, the paper's weight decay) and the meta-learner (Adam).
+    module = core.build_model(workload, plan.options, device)
+    groups = [g for g in workload.param_groups(module, plan.options) if g["params"]]
+    optimizer = torch.optim.SGD(
+        groups, lr=0.0, momentum=momentum, nesterov=plan.nesterov, weight_decay=REAL_WEIGHT_DECAY
+    )
     names = {id(p): name for name, p in module.named_parameters()}
     net = MLRSNet().to(device)
     net_optimizer = torch.optim.Adam(net.parameters(), lr=META_LR, weight_decay=META_WEIGHT_DECAY)
-    gamma = gamma_from_loss(
+    gamma_paper = gamma_from_loss(
         _mean_loss(module, x_train, y_train, workload.eval_batch_size, autocast, memory_format), classes
     )
+    gamma = gamma_paper if lr_cap is None else min(gamma_paper, lr_cap)
     meta_batches = _Batches(len(x_meta), min(batch_size, len(x_meta)), rng)
+
+    def step_direction(p: torch.Tensor) -> torch.Tensor:
+        """What SGD would subtract from p at LR 1: the gradient with weight decay, through the momentum."""
+        d = p.grad + REAL_WEIGHT_DECAY * p
+        if momentum == 0.0:
+            return d
+        previous = optimizer.state[p].get("momentum_buffer")
+        buffer = d if previous is None else momentum * previous + d  # torch's SGD: no dampening
+        return d + momentum * buffer if plan.nesterov else buffer
 
     def meta_update(loss: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         """One first-order meta step on the net; the meta loss of the virtual weights."""
@@ -266,7 +368,7 @@ def _meta_train(
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    direction = group["lr_scale"] * (p.grad + REAL_WEIGHT_DECAY * p)
+                    direction = group["lr_scale"] * step_direction(p)
                     directions[names[id(p)]] = direction
                     virtual[names[id(p)]] = (p - lr.detach() * direction).requires_grad_()
         rest = {n: t.detach() for n, t in module.named_parameters() if n not in virtual}
@@ -365,11 +467,17 @@ def _meta_train(
         "seed": seed,
         "epochs": reports,
         "gamma": gamma,
+        "gamma_paper": gamma_paper,
+        "momentum": momentum,
         "meta_every": meta_every,
         "meta_set_size": len(x_meta),
         "checkpoints": checkpoints,
         # A diverged meta-training leaves non-finite weights: there is no schedule to hand over.
-        "spec": learned_spec(checkpoints, classes) if checkpoints and status != "diverged" else None,
+        "spec": (
+            learned_spec(checkpoints, classes, momentum=momentum, lr_cap=lr_cap)
+            if checkpoints and status != "diverged"
+            else None
+        ),
     }
 
 
@@ -382,12 +490,15 @@ def _meta_split(
         size = min(META_SET_MAX, int(META_SET_SHARE * n))
     per_class = size // classes
     if per_class < 1:
-        raise MetaInputError("meta_set_size", f"must be at least one sample per class ({classes}), got {size}")
+        raise MetaInputError(
+            "meta_set_size", f"meta_set_size must be at least one sample per class ({classes}), got {size}"
+        )
     counts = torch.bincount(labels, minlength=classes)
     if int(counts.min()) <= per_class:
         raise MetaInputError(
             "meta_set_size",
-            f"{size} holds out {per_class} per class, but a class has only {int(counts.min())} training samples",
+            f"meta_set_size {size} holds out {per_class} per class, "
+            f"but a class has only {int(counts.min())} training samples",
         )
     shuffled = torch.randperm(n, device=labels.device, generator=rng)
     held = torch.zeros(n, dtype=torch.bool, device=labels.device)
@@ -460,86 +571,63 @@ def _evaluate(
 
 
 def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``meta-train`` command to an argparse subparsers object; its handler is args.command(args) -> int."""
+    """Add the ``meta-train`` command to an argparse subparsers object; its handler is args.command(args) -> int.
+
+    Its flags: where it runs (cli_support.add_where_arguments), META_PARAMS, and --out.
+    """
     parser = subparsers.add_parser(
         "meta-train", help="meta-learn an LR schedule (MLR-SNet) on a workload and write it as a LEARNED spec"
     )
-    parser.add_argument("--workload", required=True, help="a workload name (see `workloads`)")
-    parser.add_argument("--epochs", type=int, default=None, help="meta-training epochs (default: the workload's)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_where_arguments(parser)
+    add_arguments(parser, META_PARAMS)
     parser.add_argument("--out", required=True, metavar="FILE", help="write the LEARNED spec there, as JSON")
-    parser.add_argument("--json", action="store_true", help="print JSON lines only: one per epoch, then the result")
-    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
-    parser.add_argument("--data-dir", default=None, help="where data sets live (default: $DATA_DIR)")
-    parser.add_argument("--meta-every", type=int, default=None, metavar="N", help="meta-update every N iterations")
-    parser.add_argument("--meta-set-size", type=int, default=None, metavar="N", help="held-out meta samples")
-    parser.add_argument("--limit-train-batches", type=int, default=None, metavar="N", help="train N batches per epoch")
-    parser.set_defaults(command=_meta_train_command)
+    parser.set_defaults(command=meta_train_command)
     return parser
 
 
-def _meta_train_command(args: argparse.Namespace) -> int:
-    from trainer.data import DataUnavailable
-
+def meta_train_command(args: argparse.Namespace) -> int:
+    """`meta-train`: one line per epoch (JSON lines with --json, else on stderr), then a JSON summary."""
     out = Path(args.out).expanduser()
-    if out.is_dir() or not out.parent.is_dir():
-        return _bad_input(f"--out: {args.out} must be a file in an existing directory")
-    try:
-        epochs = args.epochs if args.epochs is not None else get_workload(args.workload).default_epochs
-        result = meta_train(
-            args.workload,
-            epochs=epochs,
-            seed=args.seed,
-            meta_set_size=args.meta_set_size,
-            meta_every=args.meta_every,
-            data_dir=args.data_dir,
-            device=args.device,
-            limit_train_batches=args.limit_train_batches,
-            on_epoch=_print_json if args.json else _print_progress,
-        )
-    except UnknownWorkload as error:
-        return _bad_input(f"--workload: {error}")
-    except MetaInputError as error:
-        return _bad_input(f"--{error.field.replace('_', '-')}: {error.message}")
-    except DataUnavailable as error:
-        return _bad_input(str(error))
+
+    def plan() -> MetaPlan:
+        if out.is_dir() or not out.parent.is_dir():
+            raise UserInputError("out", f"{args.out} must be a file in an existing directory")
+        return plan_meta_train(args.workload, **where(args), **cli_values(args, META_PARAMS))
+
+    def run(plan: MetaPlan, stop_requested: Callable[[], bool]) -> dict:
+        return run_meta_train(plan, print_json if args.json else _print_progress, stop_requested)
+
+    return run_tool_command(plan, run, lambda result: _finish(result, out))
+
+
+def _finish(result: dict, out: Path) -> int:
     if result["spec"] is not None:
         temporary = out.with_name(f".{out.name}.tmp")
         temporary.write_text(json.dumps(result["spec"]))
         os.replace(temporary, out)
     final = result["epochs"][-1] if result["epochs"] else {}
-    summary = {
-        "status": result["status"],
-        "epochs_completed": len(result["epochs"]),
-        "final_acc": final.get("test_acc"),
-        "gamma": result["gamma"],
-        "meta_every": result["meta_every"],
-        "meta_set_size": result["meta_set_size"],
-        "out": str(out) if result["spec"] is not None else None,
-    }
-    if args.json:
-        _print_json(summary)
-    else:
-        print(json.dumps(summary))
-    return 0
-
-
-def _bad_input(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-
-
-def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, allow_nan=False), flush=True)
+    print_json(
+        {
+            "status": result["status"],
+            "epochs_completed": len(result["epochs"]),
+            "final_acc": final.get("test_acc"),
+            "gamma": result["gamma"],
+            "gamma_paper": result["gamma_paper"],
+            "lr_cap": result["lr_cap"],
+            "lr_cap_source": result["lr_cap_source"],
+            "momentum": result["momentum"],
+            "meta_every": result["meta_every"],
+            "meta_set_size": result["meta_set_size"],
+            "out": str(out) if result["spec"] is not None else None,
+        }
+    )
+    return EXIT_CANCELLED if result["status"] == "cancelled" else 0
 
 
 def _print_progress(report: dict) -> None:
-    def show(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.4g}"
-
     print(
-        f"epoch {report['epoch']}: test acc {show(report['test_acc'])}, LR {show(report['lr_first'])} → "
-        f"{show(report['lr_last'])}, meta loss {show(report['meta_loss'])}",
+        f"epoch {report['epoch']}: test acc {fmt(report['test_acc'], '.4g')}, LR {fmt(report['lr_first'], '.4g')} → "
+        f"{fmt(report['lr_last'], '.4g')}, meta loss {fmt(report['meta_loss'], '.4g')}",
         file=sys.stderr,
         flush=True,
     )

@@ -217,6 +217,7 @@ class LearnedTracker:
         self._fixed_gamma: float | None = None if spec["gamma"] == "recompute" else spec["gamma"]
         self._classes: int = spec["num_classes"]
         self._scale: float = spec["scale"]
+        self._lr_cap: float = spec["lr_cap"]
         self._preview: tuple[list[float], float] | None = None  # (LRs, iterations per epoch) after assume_plateau
         self._reset()
 
@@ -384,8 +385,8 @@ class LearnedTracker:
 
     def _gamma_for(self, loss: float) -> float:
         if self._fixed_gamma is not None:
-            return self._fixed_gamma
-        return min(gamma_from_loss(loss, self._classes), MAX_GAMMA)
+            return min(self._fixed_gamma, self._lr_cap)
+        return min(gamma_from_loss(loss, self._classes), MAX_GAMMA, self._lr_cap)
 
 
 def _count(value: Any, name: str) -> int:
@@ -474,7 +475,24 @@ class GammaParam(Param):
 
 def _bounds(s: dict[str, Any]) -> tuple[float, float]:
     gamma = MAX_GAMMA if s["gamma"] == "recompute" else s["gamma"]
-    return (0.0, s["scale"] * gamma)
+    return (0.0, s["scale"] * min(gamma, s["lr_cap"]))
+
+
+def for_momentum(spec: Mapping[str, Any], momentum: float) -> dict[str, Any]:
+    """The spec (validated) made to train with SGD momentum ``momentum``: its scale multiplied by
+    (1 - momentum) / (1 - the momentum it was meta-trained for), its "momentum" set to ``momentum``.
+
+    Momentum m makes SGD's steps 1/(1 - m) times longer at the same LR, so the same steps need that much
+    less LR. A spec meta-trained with the workload's own momentum comes back unchanged; one written before
+    specs recorded their momentum was meta-trained without it (0) and is scaled by 1 - momentum.
+    """
+    normalized = validate(dict(spec))
+    if normalized["kind"] != KIND:
+        raise SpecError({"kind": [f"must be {KIND}, got {normalized['kind']}"]})
+    if normalized["momentum"] == momentum:
+        return normalized
+    factor = (1.0 - momentum) / (1.0 - normalized["momentum"])
+    return validate({**normalized, "scale": normalized["scale"] * factor, "momentum": momentum})
 
 
 def _make(s: dict[str, Any], unit: str):
@@ -513,9 +531,31 @@ register(
             Param("num_classes", "int", "classes of the task (C in γ and in ln C)", default=10, min=2, max=MAX_CLASSES),
             lr(
                 "scale",
-                "multiplies the learned LR (an LR sweep scales it; 1 - momentum for momentum SGD)",
+                "multiplies the learned LR (an LR sweep scales it; see momentum)",
                 1.0,
                 required=False,
+            ),
+            Param(
+                "momentum",
+                "float",
+                "the SGD momentum the learners were meta-trained with: their LR is right for it (0 for specs "
+                "written before this field: meta-trained without momentum; for_momentum rescales to another)",
+                default=0.0,
+                required=False,
+                min=0.0,
+                max=1.0,
+                max_inclusive=False,
+            ),
+            Param(
+                "lr_cap",
+                "float",
+                "γ never exceeds it, recomputed or fixed (meta-training's cap: its LR range test's valley LR)",
+                unit="lr",
+                default=MAX_GAMMA,
+                required=False,
+                min=0.0,
+                min_inclusive=False,
+                max=MAX_GAMMA,
             ),
         ),
         _make,
