@@ -24,8 +24,6 @@ from trainer import schedules
 from trainer.schedules.learned import for_momentum
 from trainer.workloads import get_workload
 
-LIST_FIELDS = {"depths", "widths"}
-
 
 class JobCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Job.Kind.choices)
@@ -185,11 +183,12 @@ def _form_fields(kind: str, values: dict) -> list[dict]:
 
 def _form_data(kind: str, post) -> dict:
     raw = {}
-    for name in jobs.PARAMS[kind]().fields:
+    for name, field in jobs.PARAMS[kind]().fields.items():
         value = post.get(name, "").strip()
         if value == "":
             continue
-        raw[name] = [v.strip() for v in value.split(",") if v.strip()] if name in LIST_FIELDS else value
+        is_list = isinstance(field, serializers.ListField)
+        raw[name] = [v.strip() for v in value.split(",") if v.strip()] if is_list else value
     return raw
 
 

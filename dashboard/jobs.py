@@ -17,6 +17,7 @@ from rest_framework import serializers
 from dashboard.models import Job
 from trainer.lr_grid import GRID_PARAMS, GRID_SEARCH_PARAMS, GRID_WORKLOADS, MAX_GRID_JOB_NETWORKS
 from trainer.max_lr import SEARCH_PARAMS
+from trainer.meta import META_PARAMS
 from trainer.range_test import RANGE_PARAMS
 from trainer.tool_params import ToolParam
 from trainer.workloads import get_workload, list_workloads
@@ -63,6 +64,8 @@ def _field(param: ToolParam) -> serializers.Field:
         return serializers.ListField(
             child=child, min_length=1, max_length=param.job_max_len, label=param.name, help_text=param.help, **presence
         )
+    if param.type == "choice":
+        return serializers.ChoiceField(choices=param.choices, help_text=param.help, **presence)
     field = serializers.IntegerField if param.type == "int" else serializers.FloatField
     return field(min_value=low, max_value=high, help_text=param.help, **presence)
 
@@ -150,18 +153,23 @@ class LRRangeParams(ToolParamsSerializer):
         return JobCost(1, _epochs_of_steps(params["steps"], workload.train_size, workload.batch_size), "steps", "steps")
 
 
-class MetaTrainParams(serializers.Serializer):
+class MetaTrainParams(ToolParamsSerializer):
+    tool_params = META_PARAMS
+
     workload = serializers.ChoiceField(choices=[])
-    epochs = serializers.IntegerField(min_value=1, max_value=500, default=5)
-    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["workload"].choices = _workloads()
 
+    def validate(self, data):
+        if data.get("epochs") is None:  # the job stores what it trains: the workload's default, spelt out
+            data["epochs"] = get_workload(data["workload"]).default_epochs
+        return data
+
     @staticmethod
     def cost(params: dict) -> JobCost:
-        # One network trained while its LR is meta-learned.
+        # One network trained while its LR is meta-learned (and, with lr_cap auto, a short range test first).
         return JobCost(1, params["epochs"], "epochs", "epochs")
 
 

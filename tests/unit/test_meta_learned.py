@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from trainer.engine import TrainConfig, train
-from trainer.meta import MLRSNet, gamma_from_loss, learner_state
+from trainer.mlrsnet import MLRSNet, gamma_from_loss, learner_state
 from trainer.schedules import KINDS, SpecError, build, catalog, curve, validate
 from trainer.schedules.learned import MAX_GAMMA, NO_STEP_LOSSES, build_learned
 

@@ -9,7 +9,8 @@ import statistics
 import pytest
 import torch
 
-from trainer.meta import MetaInputError, _meta_split, load_learner, meta_train, register_cli
+from trainer.meta import MetaInputError, meta_train, register_cli
+from trainer.mlrsnet import load_learner, meta_split
 from trainer.schedules import validate
 from trainer.schedules.learned import build_learned
 from trainer.workloads import UnknownWorkload
@@ -86,7 +87,7 @@ def test_the_spec_uses_the_first_middle_and_last_checkpoints_and_survives_json(r
 
 def test_the_meta_set_is_class_balanced_and_held_out():
     labels = torch.arange(10).repeat_interleave(30)[torch.randperm(300, generator=torch.Generator().manual_seed(1))]
-    meta, train = _meta_split(labels, 10, 57, torch.Generator().manual_seed(0))
+    meta, train = meta_split(labels, 10, 57, torch.Generator().manual_seed(0))
     assert torch.bincount(labels[meta], minlength=10).tolist() == [5] * 10
     assert sorted(meta.tolist() + train.tolist()) == list(range(300))
 

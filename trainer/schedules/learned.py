@@ -1,6 +1,6 @@
 """LEARNED: MLR-SNet's learned LR schedule (Shu et al., papers.md §3), replayed by frozen meta-learners.
 
-A meta-learner (``trainer.meta.MLRSNet``, trained by ``trainer.meta.meta_train``)
+A meta-learner (``trainer.mlrsnet.MLRSNet``, trained by ``trainer.meta.meta_train``)
 maps the current mini-batch loss to an LR fraction in (0, 1), with an LSTM-style
 hidden state that runs across every iteration. The spec carries the frozen
 weights of one or more learners (the paper uses three, saved after the first,
@@ -78,7 +78,7 @@ HIDDEN = 50  # the cell's hidden size
 MAP_WIDTH = 25  # the hidden layer of the input-to-gates and hidden-to-gates maps
 GATES = 4 * HIDDEN  # input, forget, output, candidate: chunks of HIDDEN in this order
 FORGET_BIAS = -1.0  # the forget gate is σ(g - 1): it starts half-closed
-# The parameters of one learner, as trainer.meta.MLRSNet names them: 11,776 in all.
+# The parameters of one learner, as trainer.mlrsnet.MLRSNet names them: 11,776 in all.
 LEARNER_SHAPES: dict[str, tuple[int, ...]] = {
     "input_map.0.weight": (MAP_WIDTH, 1),
     "input_map.0.bias": (MAP_WIDTH,),
