@@ -274,4 +274,3 @@ def _print_progress(report: dict) -> None:
         file=sys.stderr,
         flush=True,
     )
-

@@ -71,6 +71,7 @@ LR_TRACE_POINTS = 50  # per epoch
 STOP_CHECK_EVERY = core.STOP_CHECK_EVERY  # iterations between should_stop() calls, as the engine
 MAX_EPOCHS = core.MAX_EPOCHS
 
+
 class MLRSNet(nn.Module):
     """The meta-learner: mini-batch loss in, LR fraction in (0, 1) out, with an LSTM-style state.
 
@@ -394,5 +395,3 @@ def _evaluate(
         loss += F.cross_entropy(logits, y[i : i + batch_size], reduction="sum")
         correct += (logits.argmax(dim=1) == y[i : i + batch_size]).sum()
     return loss.item() / len(x), correct.item() / len(x)
-
-

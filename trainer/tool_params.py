@@ -170,8 +170,8 @@ def add_arguments(parser: argparse.ArgumentParser, params: Iterable[ToolParam]) 
         if param.type == "int_list":
             kwargs["type"] = _integer_list
             kwargs["help"] = f"comma-separated {param.help}"
-        elif param.type == "choice":
-            kwargs["choices"] = param.choices
+        elif param.type == "choice":  # checked by the tool, whose error names the flag (exit 2, not argparse's)
+            kwargs["metavar"] = "{" + ",".join(param.choices) + "}"
         else:
             kwargs["type"] = _number_or_word(int if param.type == "int" else float, param.cli_none)
         if param.required:
