@@ -37,10 +37,23 @@ measures no loss before training; a freshly initialised classifier scores
 about ln C) and, at each switch, the current training loss, as the paper
 recomputes it: here the mean of the last epoch's worth of mini-batch losses
 (at an epoch boundary, exactly the epoch just finished; the window is in the
-state). A recomputed γ is capped at MAX_GAMMA. Note the formula's zero at
+state). Every γ, recomputed or fixed, is capped to ``lr_cap`` (default
+MAX_GAMMA; meta-training writes its own cap there, by default its LR range
+test's valley LR, so that transfer never starts above what meta-training
+allowed: the paper's γ is 0.67 for ten classes, which LeNet does not survive).
+Note the formula's zero at
 L = 1/C: a last-third switch with a training loss near 1/C gives a tiny LR.
 A non-finite loss leaves the LR and the hidden state as they were (the run is
 diverging; the engine stops it).
+
+``momentum``: the SGD momentum the learners were meta-trained with, hence
+the momentum their LR is right for. It does not change the replay; it says
+how to use the spec. trainer.meta meta-trains with the workload's momentum
+and records it; specs written before this field existed were meta-trained
+with plain SGD and read as momentum 0 (LR Arena used to save them with
+scale 0.1 = 1 − 0.9, which stays valid). ``for_momentum(spec, m)`` rescales
+a spec for momentum m: scale × (1 − m) / (1 − its momentum), since momentum
+m makes SGD's steps 1/(1 − m) times longer at the same LR.
 
 Weights travel as JSON: ``{"format": "mlrsnet-1", "tensors": {name: {"shape":
 [...], "data": base64 of little-endian float32}}}``, the names and shapes of
