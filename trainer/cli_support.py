@@ -82,7 +82,13 @@ class ctrl_c_requests_stop:  # noqa: N801 - used as a function: `with ctrl_c_req
 # A research tool's command: where it runs, check then run, report.
 
 
-def add_where_arguments(parser: argparse.ArgumentParser, *, workload: bool = True, device: str = "auto") -> None:
+def add_where_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    workload: bool = True,
+    device: str = "auto",
+    json_help: str = "print JSON lines only, then the result",
+) -> None:
     """Where and on what a tool runs, not its parameters (declared with it): --workload, --device,
     --data-dir, --option (the last two with a workload), --json."""
     if workload:
@@ -93,7 +99,7 @@ def add_where_arguments(parser: argparse.ArgumentParser, *, workload: bool = Tru
         parser.add_argument(
             "--option", action="append", default=[], metavar="NAME=VALUE", help="a workload option; repeatable"
         )
-    parser.add_argument("--json", action="store_true", help="print JSON lines only, then the result")
+    parser.add_argument("--json", action="store_true", help=json_help)
 
 
 def where(args: argparse.Namespace) -> dict[str, Any]:

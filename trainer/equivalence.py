@@ -268,7 +268,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
         "--policy", required=True, help='the LR policy of run A as JSON, e.g. \'{"kind": "FIX", "k0": 0.1}\''
     )
     add_arguments(parser, EQUIVALENCE_PARAMS)
-    add_where_arguments(parser, workload=False, device="cpu")
+    add_where_arguments(parser, workload=False, device="cpu", json_help="print the whole study as one JSON object")
     parser.set_defaults(command=equivalence_command)
     return parser
 

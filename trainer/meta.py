@@ -74,8 +74,8 @@ META_PARAMS = (
     ToolParam(
         "lr_cap",
         "float",
-        "the largest LR meta-training may set: γ is capped to it (default auto: the LR range test's valley LR "
-        "for the workload's optimizer)",
+        "the largest LR meta-training may set: γ is capped to it; auto: the LR range test's valley LR for "
+        "the workload's model and optimizer",
         nullable=True,
         min=0.0,
         min_inclusive=False,
