@@ -1,6 +1,6 @@
 """MLR-SNet on a workload against multi-step ×0.1 decay and a fixed LR (docs/reproductions.md, section 3).
 
-    python scripts/mlrsnet_lenet.py --workload mnist-lenet --epochs 3 --seeds 0 1 2 \
+    PYTHONPATH=. python scripts/mlrsnet_lenet.py --workload mnist-lenet --epochs 3 --seeds 0 1 2 \
         --caps auto 0.05 --k0 0.01 0.05 --fix 0.01
 
 For each seed: meta-train (one per cap) and replay each learned spec frozen (LEARNED) through the engine,
