@@ -1,11 +1,13 @@
 """Research tools' parameters, each declared once: `ToolParam`.
 
 As a policy kind declares its parameters (trainer.schedules.params), a research
-tool (trainer.max_lr, trainer.lr_grid, trainer.range_test) declares its own in
-a tuple of ToolParam beside its function. From that one declaration:
+tool (trainer.max_lr, trainer.lr_grid, trainer.range_test, trainer.meta,
+trainer.equivalence) declares its own in a tuple of ToolParam beside its
+function. From that one declaration:
 
 - the tool checks its arguments (`check`: UserInputError naming the parameter);
-- trainer.search_cli adds its command's flags (`add_arguments`, `cli_values`);
+- its command gets its flags (`add_arguments`, `cli_values`: trainer.search_cli,
+  and meta's and equivalence's own register_cli);
 - dashboard.jobs generates the job API's serializer fields, with the job
   bounds (`job_min`, `job_max`): what one job may ask of a shared worker,
   tighter than what the library accepts, declared beside it, never apart.
