@@ -21,8 +21,8 @@ from dashboard.api.schemas import ErrorSerializer, page_of
 from dashboard.api.serializers import PolicySerializer
 from dashboard.models import Job, JobEvent
 from trainer import schedules
-
-LIST_FIELDS = {"depths", "widths"}
+from trainer.schedules.learned import for_momentum
+from trainer.workloads import get_workload
 
 
 class JobCreateSerializer(serializers.Serializer):
@@ -183,11 +183,12 @@ def _form_fields(kind: str, values: dict) -> list[dict]:
 
 def _form_data(kind: str, post) -> dict:
     raw = {}
-    for name in jobs.PARAMS[kind]().fields:
+    for name, field in jobs.PARAMS[kind]().fields.items():
         value = post.get(name, "").strip()
         if value == "":
             continue
-        raw[name] = [v.strip() for v in value.split(",") if v.strip()] if name in LIST_FIELDS else value
+        is_list = isinstance(field, serializers.ListField)
+        raw[name] = [v.strip() for v in value.split(",") if v.strip()] if is_list else value
     return raw
 
 
@@ -258,17 +259,18 @@ def job_save_policy(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Only a finished meta-training job has a learned schedule to keep.")
         return redirect("job-detail", pk=job.pk)
     name = request.POST.get("name") or f"MLR-SNet from job {job.pk}"
-    # The net was meta-trained for plain SGD; the workloads train with momentum 0.9, whose steps are
-    # 1/(1 - 0.9) = 10 times longer at the same LR. Scale the learned LR to take the same steps.
-    spec = {**spec, "scale": 0.1}
+    workload = get_workload(job.params["workload"])
     try:
+        # The LR is right for the momentum it was meta-trained with: the workload's since specs record it
+        # (unchanged then); older results were meta-trained without momentum and are scaled by 1 − momentum.
+        spec = for_momentum(spec, workload.optimizer.momentum)
         policy = actions.create_policy(
             team=team,
             user=request.user,
             name=name[:100],
-            spec=schedules.validate(spec),
-            description=f"Learned by MLR-SNet in job {job.pk} on {job.params.get('workload')}; its LR is scaled "
-            "by 0.1 = 1 − momentum, since it was meta-trained without momentum.",
+            spec=spec,
+            description=f"Learned by MLR-SNet in job {job.pk} on {workload.name}, for SGD momentum "
+            f"{spec['momentum']:g}" + (f"; its LR is scaled by {spec['scale']:g}." if spec["scale"] != 1.0 else "."),
         )
     except schedules.SpecError as exc:
         messages.error(request, f"The learned schedule is not a valid policy: {exc}")

@@ -1,8 +1,11 @@
 """The research tools as jobs: parameters, validation, and how a worker runs each kind.
 
-Every kind maps to one function of `trainer` with progress callbacks; the
-worker records each callback as a JobEvent (committed, then broadcast) and the
-return value as the job's result.
+Every kind has one serializer class here: its fields generated from the
+tool's ToolParam declaration (`tool_params`), its `cost` for the quotas, and
+its `run`, which calls the tool's function of `trainer` with progress
+callbacks; the worker records each callback as a JobEvent (committed, then
+broadcast) and the return value as the job's result. A new tool: its module
+in trainer, a class here in PARAMS, and its Job.Kind.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Any
 from rest_framework import serializers
 
 from dashboard.models import Job
+from trainer.equivalence import BATCH_SIZE, DIGITS_SIZES, EQUIVALENCE_PARAMS
 from trainer.lr_grid import GRID_PARAMS, GRID_SEARCH_PARAMS, GRID_WORKLOADS, MAX_GRID_JOB_NETWORKS
 from trainer.max_lr import SEARCH_PARAMS
+from trainer.meta import META_PARAMS
 from trainer.range_test import RANGE_PARAMS
 from trainer.tool_params import ToolParam
 from trainer.workloads import get_workload, list_workloads
@@ -63,6 +68,8 @@ def _field(param: ToolParam) -> serializers.Field:
         return serializers.ListField(
             child=child, min_length=1, max_length=param.job_max_len, label=param.name, help_text=param.help, **presence
         )
+    if param.type == "choice":
+        return serializers.ChoiceField(choices=param.choices, help_text=param.help, **presence)
     field = serializers.IntegerField if param.type == "int" else serializers.FloatField
     return field(min_value=low, max_value=high, help_text=param.help, **presence)
 
@@ -109,6 +116,13 @@ class LRSearchParams(ToolParamsSerializer):
         # One probe per bisection step, each a network trained afresh for up to `epochs`.
         return JobCost(params["iterations"], params["epochs"], "iterations", "epochs")
 
+    @staticmethod
+    def run(params: dict, event: Callable, should_stop: Callable[[], bool], data_dir: str) -> dict:
+        from trainer.max_lr import max_initial_lr
+
+        on_probe = lambda d: event("probe", d)  # noqa: E731
+        return max_initial_lr(data_dir=data_dir, on_probe=on_probe, should_stop=should_stop, **params)
+
 
 class LRGridParams(ToolParamsSerializer):
     tool_params = GRID_PARAMS + GRID_SEARCH_PARAMS
@@ -127,6 +141,18 @@ class LRGridParams(ToolParamsSerializer):
         # An η* search (`iterations` probes) for every depth × width network.
         networks = len(params["depths"]) * len(params["widths"])
         return JobCost(networks * params["iterations"], params["epochs"], "widths", "epochs")
+
+    @staticmethod
+    def run(params: dict, event: Callable, should_stop: Callable[[], bool], data_dir: str) -> dict:
+        from trainer.lr_grid import lr_grid
+
+        return lr_grid(
+            data_dir=data_dir,
+            on_probe=lambda d: event("probe", d),
+            on_cell=lambda d: event("cell", d),
+            should_stop=should_stop,
+            **params,
+        )
 
 
 class LRRangeParams(ToolParamsSerializer):
@@ -149,41 +175,62 @@ class LRRangeParams(ToolParamsSerializer):
         workload = get_workload(params["workload"])
         return JobCost(1, _epochs_of_steps(params["steps"], workload.train_size, workload.batch_size), "steps", "steps")
 
+    @staticmethod
+    def run(params: dict, event: Callable, should_stop: Callable[[], bool], data_dir: str) -> dict:
+        from trainer.range_test import lr_range_test
 
-class MetaTrainParams(serializers.Serializer):
+        return lr_range_test(data_dir=data_dir, on_step=lambda d: event("step", d), should_stop=should_stop, **params)
+
+
+class MetaTrainParams(ToolParamsSerializer):
+    tool_params = META_PARAMS
+
     workload = serializers.ChoiceField(choices=[])
-    epochs = serializers.IntegerField(min_value=1, max_value=500, default=5)
-    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["workload"].choices = _workloads()
 
+    def validate(self, data):
+        if data.get("epochs") is None:  # the job stores what it trains: the workload's default, spelt out
+            data["epochs"] = get_workload(data["workload"]).default_epochs
+        return data
+
     @staticmethod
     def cost(params: dict) -> JobCost:
-        # One network trained while its LR is meta-learned.
+        # One network trained while its LR is meta-learned (and, with lr_cap auto, a short range test first).
         return JobCost(1, params["epochs"], "epochs", "epochs")
 
+    @staticmethod
+    def run(params: dict, event: Callable, should_stop: Callable[[], bool], data_dir: str) -> dict:
+        from trainer.meta import meta_train
 
-class EquivalenceParams(serializers.Serializer):
+        return meta_train(data_dir=data_dir, on_epoch=lambda d: event("epoch", d), should_stop=should_stop, **params)
+
+
+class EquivalenceParams(ToolParamsSerializer):
+    tool_params = EQUIVALENCE_PARAMS
+
     policy = serializers.IntegerField(min_value=1, required=False, help_text="a policy of yours; or give spec")
     spec = serializers.JSONField(required=False)
-    wd = serializers.FloatField(min_value=1e-6, max_value=0.1, default=5e-4)
-    momentum = serializers.FloatField(min_value=0.0, max_value=0.99, default=0.9)
-    iterations = serializers.IntegerField(min_value=10, max_value=5000, default=200)
-    steps_per_epoch = serializers.IntegerField(min_value=1, max_value=100_000, default=23)
-    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
-    # The study trains a scale-invariant MLP on the 1,437 training digits, 64 a step (equivalence_study's
-    # defaults). Its cost is counted in epochs of that data, not of `steps_per_epoch`, which only says how
-    # the policy reads time and would otherwise let a large value make any job look one epoch long.
-    DIGITS_TRAIN_SIZE, BATCH_SIZE = 1437, 64
-
-    @classmethod
-    def cost(cls, params: dict) -> JobCost:
-        # Two networks (with weight decay, and without it under the converted schedule), `iterations` steps each.
-        epochs = _epochs_of_steps(params["iterations"], cls.DIGITS_TRAIN_SIZE, cls.BATCH_SIZE)
+    @staticmethod
+    def cost(params: dict) -> JobCost:
+        # Two networks (with weight decay, and without it under the converted schedule), `iterations` steps each,
+        # on the scale-invariant MLP's 1,437 training digits at the declared batch size. Counted in epochs of
+        # that data, not of `steps_per_epoch`, which only says how the policy reads time and would otherwise
+        # let a large value make any job look one epoch long.
+        epochs = _epochs_of_steps(params["iterations"], DIGITS_SIZES[0], BATCH_SIZE)
         return JobCost(2, epochs, "iterations", "iterations")
+
+    @staticmethod
+    def run(params: dict, event: Callable, should_stop: Callable[[], bool], data_dir: str) -> dict:
+        from trainer.equivalence import equivalence_study
+
+        spec = params.pop("spec")
+        params.pop("policy", None)
+        every = max(1, params["iterations"] // 200)  # at most ~200 live points
+        return equivalence_study(spec, on_step=lambda d: event("step", d), report_every=every, **params)
 
 
 PARAMS: dict[str, type[serializers.Serializer]] = {
@@ -202,37 +249,6 @@ def cost(kind: str, params: dict) -> JobCost:
 
 def run(job: Job, event: Callable[[str, dict], None], should_stop: Callable[[], bool], data_dir: str) -> dict:
     """Run a job's trainer function; `event(type, data)` records progress. Returns the result."""
-    params: dict[str, Any] = dict(job.params)
-    kind = job.kind
-    if kind == Job.Kind.LR_SEARCH:
-        from trainer.search import max_initial_lr
-
-        return max_initial_lr(
-            data_dir=data_dir, on_probe=lambda d: event("probe", d), should_stop=should_stop, **params
-        )
-    if kind == Job.Kind.LR_GRID:
-        from trainer.search import lr_grid
-
-        return lr_grid(
-            data_dir=data_dir,
-            on_probe=lambda d: event("probe", d),
-            on_cell=lambda d: event("cell", d),
-            should_stop=should_stop,
-            **params,
-        )
-    if kind == Job.Kind.LR_RANGE:
-        from trainer.search import lr_range_test
-
-        return lr_range_test(data_dir=data_dir, on_step=lambda d: event("step", d), should_stop=should_stop, **params)
-    if kind == Job.Kind.META_TRAIN:
-        from trainer.meta import meta_train
-
-        return meta_train(data_dir=data_dir, on_epoch=lambda d: event("epoch", d), should_stop=should_stop, **params)
-    if kind == Job.Kind.EQUIVALENCE:
-        from trainer.equivalence import equivalence_study
-
-        spec = params.pop("spec")
-        params.pop("policy", None)
-        every = max(1, params["iterations"] // 200)  # at most ~200 live points
-        return equivalence_study(spec, on_step=lambda d: event("step", d), report_every=every, **params)
-    raise ValueError(f"unknown job kind {kind!r}")
+    if job.kind not in PARAMS:
+        raise ValueError(f"unknown job kind {job.kind!r}")
+    return PARAMS[job.kind].run(dict(job.params), event, should_stop, data_dir)

@@ -25,17 +25,22 @@ Module map: which module to open for what.
 
     tool_params    ToolParam: a research tool's parameters declared once; the tool checks
                    them, its CLI flags and the dashboard's job API fields are generated.
+                   A new tool is one module: its ToolParams, plan/run functions and
+                   register_cli (listed in cli); as a job, a class in dashboard.jobs and a Job.Kind.
     max_lr         research tool: η*, the maximal initial LR (Iyer et al., binary search).
     lr_grid        research tool: η* over MLP depth x width, and its power-law fit.
     range_test     research tool: the LR range test and its suggested LRs.
-    meta           research tool: MLR-SNet meta-training (a learned LR schedule).
-    equivalence    research tool: Li & Arora's weight-decay <-> LR-schedule equivalence.
+    meta           research tool: MLR-SNet meta-training (a learned LR schedule); light.
+      mlrsnet        its net and online meta-training loop (torch), run by meta.
+    equivalence    research tool: Li & Arora's weight-decay <-> LR-schedule equivalence; light.
+      scale_invariant  its scale-invariant networks and the two side-by-side runs (torch).
     search         the old import path of max_lr, lr_grid and range_test (re-exports).
 
     cli            `python -m trainer`: the parser, `train`, `workloads`; registers the tools.
     search_cli     the `lr-search`, `lr-grid`, `lr-range` commands (meta and equivalence
                    register their own).
-    cli_support    what the commands share: exit codes, BadInput, --option, Ctrl-C, JSON lines.
+    cli_support    what the commands share: exit codes, BadInput, --option, Ctrl-C, JSON lines,
+                   and a tool command's where-flags and check-run-report runner.
 
     errors         UserInputError(field, message): the one exception for bad user input
                    (SpecError, UnknownWorkload, CheckpointError, ... are subclasses).

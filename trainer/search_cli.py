@@ -14,14 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from trainer.cli_support import (
-    EXIT_BAD_INPUT,
-    EXIT_CANCELLED,
-    ctrl_c_requests_stop,
-    fmt,
-    print_json,
-    workload_options,
-)
+from trainer.cli_support import add_where_arguments, fmt, print_json, printer, run_tool_command, where
 from trainer.lr_grid import GRID_PARAMS, GRID_SEARCH_PARAMS, GridPlan, plan_grid, run_grid
 from trainer.max_lr import SEARCH_PARAMS, SearchPlan, plan_search, run_search
 from trainer.range_test import RANGE_PARAMS, RangeTestPlan, plan_range_test, run_range_test
@@ -37,47 +30,32 @@ def register_cli(subparsers: Any) -> None:
     130 when Ctrl-C stopped it).
     """
     search = subparsers.add_parser("lr-search", help="find the maximal initial LR (Iyer et al.'s binary search)")
-    _add_common_arguments(search)
+    add_where_arguments(search)
     add_arguments(search, SEARCH_PARAMS)
     search.set_defaults(command=lr_search_command)
 
     grid = subparsers.add_parser("lr-grid", help="the maximal initial LR over MLP depths x widths, and its power law")
-    _add_common_arguments(grid)
+    add_where_arguments(grid)
     add_arguments(grid, GRID_PARAMS + GRID_SEARCH_PARAMS)
     grid.set_defaults(command=lr_grid_command)
 
     ramp = subparsers.add_parser("lr-range", help="the LR range test (fastai's lr_find): suggested LRs")
-    _add_common_arguments(ramp)
+    add_where_arguments(ramp)
     add_arguments(ramp, RANGE_PARAMS)
     ramp.set_defaults(command=lr_range_command)
-
-
-def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where and on what a tool runs: not its parameters, which are declared with it."""
-    parser.add_argument("--workload", required=True, help="a workload name (see `workloads`)")
-    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
-    parser.add_argument("--data-dir", default=None, help="where data sets live (default: $DATA_DIR)")
-    parser.add_argument(
-        "--option", action="append", default=[], metavar="NAME=VALUE", help="a workload option; repeatable"
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON lines only, then the result")
-
-
-def _where(args: argparse.Namespace) -> dict[str, Any]:
-    return {"workload_options": workload_options(args.option), "data_dir": args.data_dir, "device": args.device}
 
 
 def lr_search_command(args: argparse.Namespace) -> int:
     """`lr-search`: one line per probe, then η*; with --json, JSON lines."""
 
     def plan() -> SearchPlan:
-        return plan_search(args.workload, **_where(args), **cli_values(args, SEARCH_PARAMS))
+        return plan_search(args.workload, **where(args), **cli_values(args, SEARCH_PARAMS))
 
     def run(search: SearchPlan, stop_requested: Callable[[], bool]) -> dict:
         return run_search(search, lambda probe: report(probe, "probe", _probe_line), stop_requested)
 
-    report = _printer(args.json)
-    return _command(plan, run, lambda result: report(_without(result, "probes"), "result", _search_line))
+    report = printer(args.json)
+    return run_tool_command(plan, run, lambda result: report(_without(result, "probes"), "result", _search_line))
 
 
 def lr_grid_command(args: argparse.Namespace) -> int:
@@ -85,7 +63,7 @@ def lr_grid_command(args: argparse.Namespace) -> int:
 
     def plan() -> GridPlan:
         params = cli_values(args, GRID_PARAMS + GRID_SEARCH_PARAMS)
-        return plan_grid(args.workload, params.pop("depths"), params.pop("widths"), **_where(args), **params)
+        return plan_grid(args.workload, params.pop("depths"), params.pop("widths"), **where(args), **params)
 
     def run(grid: GridPlan, stop_requested: Callable[[], bool]) -> dict:
         return run_grid(
@@ -95,15 +73,15 @@ def lr_grid_command(args: argparse.Namespace) -> int:
             stop_requested,
         )
 
-    report = _printer(args.json)
-    return _command(plan, run, lambda result: report(_without(result, "probes", "cells"), "result", _grid_line))
+    report = printer(args.json)
+    return run_tool_command(plan, run, lambda result: report(_without(result, "probes", "cells"), "result", _grid_line))
 
 
 def lr_range_command(args: argparse.Namespace) -> int:
     """`lr-range`: a progress bar on stderr, then the suggestions; with --json, JSON lines (one per step)."""
 
     def plan() -> RangeTestPlan:
-        return plan_range_test(args.workload, **_where(args), **cli_values(args, RANGE_PARAMS))
+        return plan_range_test(args.workload, **where(args), **cli_values(args, RANGE_PARAMS))
 
     def run(test: RangeTestPlan, stop_requested: Callable[[], bool]) -> dict:
         if args.json:
@@ -118,44 +96,10 @@ def lr_range_command(args: argparse.Namespace) -> int:
 
             return run_range_test(test, advance, stop_requested)
 
-    report = _printer(args.json)
-    return _command(
+    report = printer(args.json)
+    return run_tool_command(
         plan, run, lambda result: report(_without(result, "lrs", "losses", "smoothed"), "result", _range_lines)
     )
-
-
-def _command(plan: Callable[[], Any], run: Callable[[Any, Callable[[], bool]], dict], finish: Callable) -> int:
-    """Check the arguments (exit 2 naming the bad one), run with Ctrl-C asking to stop, report."""
-    from trainer.data import DataUnavailable
-
-    try:
-        planned = plan()
-    except ValueError as error:  # UserInputError (BadInput, UnknownWorkload, SpecError...) is a ValueError
-        return _bad_input(error)
-    with ctrl_c_requests_stop() as stop_requested:
-        try:
-            result = run(planned, stop_requested)
-        except DataUnavailable as error:
-            return _bad_input(error)
-    finish(result)
-    return EXIT_CANCELLED if result.get("cancelled") or result.get("stop_reason") == "cancelled" else 0
-
-
-def _bad_input(error: Exception) -> int:
-    print(f"error: {error}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-
-
-def _printer(as_json: bool) -> Callable[[dict, str, Callable[[dict], str]], None]:
-    """report(obj, event, describe): a JSON line tagged {"event": event}, or describe(obj) as text."""
-
-    def report(obj: dict, event: str, describe: Callable[[dict], str]) -> None:
-        if as_json:
-            print_json({"event": event, **obj})
-        else:
-            print(describe(obj), flush=True)
-
-    return report
 
 
 def _probe_line(p: dict) -> str:

@@ -1,11 +1,13 @@
 """Research tools' parameters, each declared once: `ToolParam`.
 
 As a policy kind declares its parameters (trainer.schedules.params), a research
-tool (trainer.max_lr, trainer.lr_grid, trainer.range_test) declares its own in
-a tuple of ToolParam beside its function. From that one declaration:
+tool (trainer.max_lr, trainer.lr_grid, trainer.range_test, trainer.meta,
+trainer.equivalence) declares its own in a tuple of ToolParam beside its
+function. From that one declaration:
 
 - the tool checks its arguments (`check`: UserInputError naming the parameter);
-- trainer.search_cli adds its command's flags (`add_arguments`, `cli_values`);
+- its command gets its flags (`add_arguments`, `cli_values`: trainer.search_cli,
+  and meta's and equivalence's own register_cli);
 - dashboard.jobs generates the job API's serializer fields, with the job
   bounds (`job_min`, `job_max`): what one job may ask of a shared worker,
   tighter than what the library accepts, declared beside it, never apart.
@@ -22,17 +24,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from trainer.checks import distinct_integers
+from trainer.cli_support import flag
 from trainer.errors import UserInputError
 
-TYPES = ("float", "int", "int_list")
+TYPES = ("float", "int", "int_list", "choice")
 
 
 @dataclass(frozen=True)
 class ToolParam:
     """One declared parameter of a research tool.
 
-    type: "float", "int" or "int_list" (distinct integers; bounds apply to each
-    item, in jobs). min/max: the library's bounds (None: unbounded), exclusive
+    type: "float", "int", "int_list" (distinct integers; bounds apply to each
+    item, in jobs) or "choice" (one of `choices`, strings). min/max: the library's bounds (None: unbounded), exclusive
     where min_inclusive/max_inclusive say so. nullable: None is a value (its
     meaning in help). required: no default. job: whether a job exposes it, and
     job_min/job_max its bounds there (default: the library's); job_max_len the
@@ -54,6 +57,8 @@ class ToolParam:
     job_max: float | None = None
     job_max_len: int | None = None
     metavar: str | None = None
+    cli_none: str | None = None  # a word the command line takes for None (e.g. "auto"), its default there
+    choices: tuple[str, ...] = ()  # of a "choice"
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
@@ -61,7 +66,7 @@ class ToolParam:
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return flag(self.name)
 
     @property
     def job_bounds(self) -> tuple[float | None, float | None]:
@@ -80,6 +85,10 @@ class ToolParam:
             return None
         if self.type == "int_list":
             return distinct_integers(self.name, value)
+        if self.type == "choice":
+            if value not in self.choices:
+                raise UserInputError(self.name, f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+            return value
         if self.type == "int":
             if isinstance(value, bool) or not isinstance(value, int) or not self._within(value):
                 raise UserInputError(self.name, f"{self.name} must be {self._describe('an integer')}, got {value!r}")
@@ -123,6 +132,7 @@ class ToolParam:
             "max": self.max,
             "job_min": low,
             "job_max": high,
+            **({"choices": list(self.choices)} if self.type == "choice" else {}),
         }
 
 
@@ -143,6 +153,18 @@ def _integer_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"must be comma-separated integers, e.g. 1,2,4; got {text!r}") from None
 
 
+def _number_or_word(number: type, word: str | None) -> Any:
+    """argparse's type for a number, or None where the command line gives `word`."""
+    if word is None:
+        return number
+
+    def parse(text: str) -> Any:
+        return None if text == word else number(text)
+
+    parse.__name__ = number.__name__  # argparse names the type in its error: "invalid float value"
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser, params: Iterable[ToolParam]) -> None:
     """One flag per parameter: --name-with-dashes, parsed as its type, its default and help from the declaration."""
     for param in params:
@@ -150,14 +172,19 @@ def add_arguments(parser: argparse.ArgumentParser, params: Iterable[ToolParam]) 
         if param.type == "int_list":
             kwargs["type"] = _integer_list
             kwargs["help"] = f"comma-separated {param.help}"
+        elif param.type == "choice":  # checked by the tool, whose error names the flag (exit 2, not argparse's)
+            kwargs["metavar"] = "{" + ",".join(param.choices) + "}"
         else:
-            kwargs["type"] = int if param.type == "int" else float
+            kwargs["type"] = _number_or_word(int if param.type == "int" else float, param.cli_none)
         if param.required:
             kwargs["required"] = True
         else:
             kwargs["default"] = param.default
             if param.default is not None:
-                kwargs["help"] += f" (default {param.default:g})"
+                shown = param.default if param.type == "choice" else format(param.default, "g")
+                kwargs["help"] += f" (default {shown})"
+            elif param.cli_none is not None:
+                kwargs["help"] += f" (a number or {param.cli_none}; default {param.cli_none})"
         if param.metavar is not None:
             kwargs["metavar"] = param.metavar
         parser.add_argument(param.flag, **kwargs)

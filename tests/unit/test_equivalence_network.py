@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainer.equivalence import ScaleInvariantMLP, scale_invariant_preresnet32, trained_parameters
+from trainer.scale_invariant import ScaleInvariantMLP, scale_invariant_preresnet32, trained_parameters
 
 SCALES = [1e-3, 0.37, 3.7, 1e3]
 

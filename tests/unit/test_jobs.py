@@ -204,7 +204,9 @@ def test_a_meta_trained_schedule_becomes_a_learned_policy_that_runs_train_with(c
     client.force_login(cast.bob)
     response = client.post(f"/tools/{job.pk}/save-policy/", {"name": "learned"})
     policy = Policy.objects.get(name="learned")
-    assert response.status_code == 302 and policy.spec["kind"] == "LEARNED" and policy.spec["scale"] == 0.1
+    assert response.status_code == 302 and policy.spec["kind"] == "LEARNED"
+    # Meta-trained with digits-mlp's momentum: kept as learned, no rescaling.
+    assert policy.spec["momentum"] == 0.9 and policy.spec["scale"] == 1.0
 
     run = Run.objects.create(team=cast.team, policy=policy, policy_spec=policy.spec, workload="digits-mlp", epochs=3)
     train_run(run.pk)

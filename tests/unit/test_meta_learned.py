@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from trainer.engine import TrainConfig, train
-from trainer.meta import MLRSNet, gamma_from_loss, learner_state
+from trainer.mlrsnet import MLRSNet, gamma_from_loss, learner_state
 from trainer.schedules import KINDS, SpecError, build, catalog, curve, validate
 from trainer.schedules.learned import MAX_GAMMA, NO_STEP_LOSSES, build_learned
 
@@ -125,7 +125,7 @@ def test_it_cannot_be_nested_in_another_policy(spec):
 def test_the_catalog_lists_it_as_an_adaptive_research_kind():
     decl = next(d for d in catalog() if d["kind"] == "LEARNED")
     assert decl["group"] == "research" and decl["adaptive"] and decl["units"] == ["epoch"]
-    assert [p["name"] for p in decl["params"]] == ["learners", "gamma", "num_classes", "scale"]
+    assert [p["name"] for p in decl["params"]] == ["learners", "gamma", "num_classes", "scale", "momentum", "lr_cap"]
     assert KINDS["LEARNED"].tracker is not None
 
 
@@ -190,6 +190,25 @@ def test_a_fixed_gamma_and_scale_set_the_lr_range(spec):
     lrs = drive(policy, epochs=3, total_epochs=3)
     assert policy.bounds == (0.0, 0.1) and all(0.0 < lr < 0.1 for lr in lrs)
     assert build_learned(spec).bounds == (0.0, MAX_GAMMA)
+
+
+def test_lr_cap_caps_gamma_recomputed_or_fixed(spec):
+    capped = build_learned({**spec, "lr_cap": 0.02})
+    lrs = drive(capped, epochs=3, total_epochs=3)
+    assert capped.bounds == (0.0, 0.02) and all(0.0 < lr < 0.02 for lr in lrs)
+    assert capped.state_dict()["gamma"] == 0.02  # the paper's γ for ln 10 is 0.67
+    assert build_learned({**spec, "gamma": 0.01, "lr_cap": 0.02}).bounds == (0.0, 0.01)
+
+
+def test_a_spec_without_momentum_was_meta_trained_without_it_and_is_rescaled_for_another():
+    from trainer.schedules.learned import for_momentum
+
+    old = validate({"kind": "LEARNED", "learners": [learner(1)], "num_classes": 10})
+    assert old["momentum"] == 0.0 and old["scale"] == 1.0
+    moved = for_momentum(old, 0.9)
+    assert moved["momentum"] == 0.9 and moved["scale"] == pytest.approx(0.1)
+    assert for_momentum(moved, 0.9) == moved  # trained (or already scaled) for this momentum: unchanged
+    assert for_momentum({**old, "momentum": 0.5}, 0.9)["scale"] == pytest.approx(0.2)
 
 
 def test_a_non_finite_loss_leaves_the_lr_and_state_as_they_were(spec):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.meta import MLRSNet, gamma_from_loss, learner_state, load_learner
+from trainer.mlrsnet import MLRSNet, gamma_from_loss, learner_state, load_learner
 from trainer.schedules.learned import LEARNER_SHAPES, LearnerNet, decode_learner
 
 

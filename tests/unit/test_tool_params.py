@@ -4,12 +4,36 @@ import argparse
 
 import pytest
 
+from trainer import equivalence, meta, search_cli
+from trainer.equivalence import EQUIVALENCE_PARAMS
 from trainer.lr_grid import GRID_PARAMS, GRID_SEARCH_PARAMS
 from trainer.max_lr import SEARCH_PARAMS
+from trainer.meta import META_PARAMS
 from trainer.range_test import RANGE_PARAMS
-from trainer.search_cli import register_cli
 
-TOOLS = {"lr-search": SEARCH_PARAMS, "lr-grid": GRID_PARAMS + GRID_SEARCH_PARAMS, "lr-range": RANGE_PARAMS}
+TOOLS = {
+    "lr-search": SEARCH_PARAMS,
+    "lr-grid": GRID_PARAMS + GRID_SEARCH_PARAMS,
+    "lr-range": RANGE_PARAMS,
+    "meta-train": META_PARAMS,
+    "equivalence": EQUIVALENCE_PARAMS,
+}
+# What each command needs besides its declared parameters.
+WHERE = {
+    "lr-search": ["--workload", "gauss2-mlp"],
+    "lr-grid": ["--workload", "gauss2-mlp"],
+    "lr-range": ["--workload", "gauss2-mlp"],
+    "meta-train": ["--workload", "digits-mlp", "--out", "x.json"],
+    "equivalence": ["--policy", "{}"],
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser()
+    commands = root.add_subparsers()
+    for module in (search_cli, meta, equivalence):
+        module.register_cli(commands)
+    return root
 
 
 def every_param():
@@ -35,16 +59,28 @@ def test_every_declared_default_passes_its_own_check(param):
 
 @pytest.mark.parametrize("command", list(TOOLS))
 def test_each_command_has_one_flag_per_declared_parameter_with_its_default(command):
-    parser = argparse.ArgumentParser()
-    register_cli(parser.add_subparsers())
     required = [f"{p.flag}=1" for p in TOOLS[command] if p.required]
-    args = parser.parse_args([command, "--workload", "gauss2-mlp", *required])
+    args = parser().parse_args([command, *WHERE[command], *required])
 
     for param in TOOLS[command]:
         assert getattr(args, param.name) == ([1] if param.required else param.default)
 
 
-@pytest.mark.parametrize(("kind", "params"), [("lr_search", SEARCH_PARAMS), ("lr_range", RANGE_PARAMS)])
+def test_a_word_stands_for_none_on_the_command_line_where_declared():
+    auto = parser().parse_args(["meta-train", *WHERE["meta-train"], "--lr-cap", "auto"])
+    given = parser().parse_args(["meta-train", *WHERE["meta-train"], "--lr-cap", "0.05"])
+    assert auto.lr_cap is None and given.lr_cap == 0.05
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [
+        ("lr_search", SEARCH_PARAMS),
+        ("lr_range", RANGE_PARAMS),
+        ("meta_train", META_PARAMS),
+        ("equivalence", EQUIVALENCE_PARAMS),
+    ],
+)
 def test_the_job_api_fields_are_generated_from_the_declaration(kind, params):
     from dashboard import jobs
 

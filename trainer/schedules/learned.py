@@ -1,6 +1,6 @@
 """LEARNED: MLR-SNet's learned LR schedule (Shu et al., papers.md §3), replayed by frozen meta-learners.
 
-A meta-learner (``trainer.meta.MLRSNet``, trained by ``trainer.meta.meta_train``)
+A meta-learner (``trainer.mlrsnet.MLRSNet``, trained by ``trainer.meta.meta_train``)
 maps the current mini-batch loss to an LR fraction in (0, 1), with an LSTM-style
 hidden state that runs across every iteration. The spec carries the frozen
 weights of one or more learners (the paper uses three, saved after the first,
@@ -37,10 +37,23 @@ measures no loss before training; a freshly initialised classifier scores
 about ln C) and, at each switch, the current training loss, as the paper
 recomputes it: here the mean of the last epoch's worth of mini-batch losses
 (at an epoch boundary, exactly the epoch just finished; the window is in the
-state). A recomputed γ is capped at MAX_GAMMA. Note the formula's zero at
+state). Every γ, recomputed or fixed, is capped to ``lr_cap`` (default
+MAX_GAMMA; meta-training writes its own cap there, by default its LR range
+test's valley LR, so that transfer never starts above what meta-training
+allowed: the paper's γ is 0.67 for ten classes, which LeNet does not survive).
+Note the formula's zero at
 L = 1/C: a last-third switch with a training loss near 1/C gives a tiny LR.
 A non-finite loss leaves the LR and the hidden state as they were (the run is
 diverging; the engine stops it).
+
+``momentum``: the SGD momentum the learners were meta-trained with, hence
+the momentum their LR is right for. It does not change the replay; it says
+how to use the spec. trainer.meta meta-trains with the workload's momentum
+and records it; specs written before this field existed were meta-trained
+with plain SGD and read as momentum 0 (LR Arena used to save them with
+scale 0.1 = 1 − 0.9, which stays valid). ``for_momentum(spec, m)`` rescales
+a spec for momentum m: scale × (1 − m) / (1 − its momentum), since momentum
+m makes SGD's steps 1/(1 − m) times longer at the same LR.
 
 Weights travel as JSON: ``{"format": "mlrsnet-1", "tensors": {name: {"shape":
 [...], "data": base64 of little-endian float32}}}``, the names and shapes of
@@ -78,7 +91,7 @@ HIDDEN = 50  # the cell's hidden size
 MAP_WIDTH = 25  # the hidden layer of the input-to-gates and hidden-to-gates maps
 GATES = 4 * HIDDEN  # input, forget, output, candidate: chunks of HIDDEN in this order
 FORGET_BIAS = -1.0  # the forget gate is σ(g - 1): it starts half-closed
-# The parameters of one learner, as trainer.meta.MLRSNet names them: 11,776 in all.
+# The parameters of one learner, as trainer.mlrsnet.MLRSNet names them: 11,776 in all.
 LEARNER_SHAPES: dict[str, tuple[int, ...]] = {
     "input_map.0.weight": (MAP_WIDTH, 1),
     "input_map.0.bias": (MAP_WIDTH,),
@@ -217,6 +230,7 @@ class LearnedTracker:
         self._fixed_gamma: float | None = None if spec["gamma"] == "recompute" else spec["gamma"]
         self._classes: int = spec["num_classes"]
         self._scale: float = spec["scale"]
+        self._lr_cap: float = spec["lr_cap"]
         self._preview: tuple[list[float], float] | None = None  # (LRs, iterations per epoch) after assume_plateau
         self._reset()
 
@@ -384,8 +398,8 @@ class LearnedTracker:
 
     def _gamma_for(self, loss: float) -> float:
         if self._fixed_gamma is not None:
-            return self._fixed_gamma
-        return min(gamma_from_loss(loss, self._classes), MAX_GAMMA)
+            return min(self._fixed_gamma, self._lr_cap)
+        return min(gamma_from_loss(loss, self._classes), MAX_GAMMA, self._lr_cap)
 
 
 def _count(value: Any, name: str) -> int:
@@ -474,7 +488,24 @@ class GammaParam(Param):
 
 def _bounds(s: dict[str, Any]) -> tuple[float, float]:
     gamma = MAX_GAMMA if s["gamma"] == "recompute" else s["gamma"]
-    return (0.0, s["scale"] * gamma)
+    return (0.0, s["scale"] * min(gamma, s["lr_cap"]))
+
+
+def for_momentum(spec: Mapping[str, Any], momentum: float) -> dict[str, Any]:
+    """The spec (validated) made to train with SGD momentum ``momentum``: its scale multiplied by
+    (1 - momentum) / (1 - the momentum it was meta-trained for), its "momentum" set to ``momentum``.
+
+    Momentum m makes SGD's steps 1/(1 - m) times longer at the same LR, so the same steps need that much
+    less LR. A spec meta-trained with the workload's own momentum comes back unchanged; one written before
+    specs recorded their momentum was meta-trained without it (0) and is scaled by 1 - momentum.
+    """
+    normalized = validate(dict(spec))
+    if normalized["kind"] != KIND:
+        raise SpecError({"kind": [f"must be {KIND}, got {normalized['kind']}"]})
+    if normalized["momentum"] == momentum:
+        return normalized
+    factor = (1.0 - momentum) / (1.0 - normalized["momentum"])
+    return validate({**normalized, "scale": normalized["scale"] * factor, "momentum": momentum})
 
 
 def _make(s: dict[str, Any], unit: str):
@@ -513,9 +544,31 @@ register(
             Param("num_classes", "int", "classes of the task (C in γ and in ln C)", default=10, min=2, max=MAX_CLASSES),
             lr(
                 "scale",
-                "multiplies the learned LR (an LR sweep scales it; 1 - momentum for momentum SGD)",
+                "multiplies the learned LR (an LR sweep scales it; see momentum)",
                 1.0,
                 required=False,
+            ),
+            Param(
+                "momentum",
+                "float",
+                "the SGD momentum the learners were meta-trained with: their LR is right for it (0 for specs "
+                "written before this field: meta-trained without momentum; for_momentum rescales to another)",
+                default=0.0,
+                required=False,
+                min=0.0,
+                max=1.0,
+                max_inclusive=False,
+            ),
+            Param(
+                "lr_cap",
+                "float",
+                "γ never exceeds it, recomputed or fixed (meta-training's cap: its LR range test's valley LR)",
+                unit="lr",
+                default=MAX_GAMMA,
+                required=False,
+                min=0.0,
+                min_inclusive=False,
+                max=MAX_GAMMA,
             ),
         ),
         _make,
