@@ -21,6 +21,8 @@ Module map: which module to open for what.
                    results equal K engine runs, or it falls back to the engine.
     checkpoint     writing/reading a run's checkpoint file and RNG states (resume).
     divergence     the one rule for "this run diverged".
+    summary        a run's summary from its epochs (torch-free: the web process summarises
+                   self-reported runs with it too).
     metrics        LRBench's test-set metrics.
 
     tool_params    ToolParam: a research tool's parameters declared once; the tool checks
