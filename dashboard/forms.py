@@ -20,7 +20,7 @@ from dashboard import access, fleet, halving
 from dashboard.api.parsers import MAX_DEPTH, depth
 from dashboard.models import Run
 from trainer import schedules
-from trainer.workloads import list_workloads
+from trainer.workloads import get_workload, list_workloads
 
 SCALAR_TYPES = {"float", "int", "float_list", "int_list", "choice"}
 NESTED_TYPES = {"spec_list"}
@@ -249,11 +249,27 @@ class RunForm(forms.Form):
     epochs = forms.IntegerField(min_value=1, initial=5, validators=[_max_epochs_validator])
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
     device = DeviceField()
+    workload_options = NestedSpecsField(  # JSON, refused before anything walks it when nested absurdly deep
+        required=False,
+        label="Workload options",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='JSON; empty: the workload\'s defaults. image-folder needs its folder: {"path": "/data/flowers", '
+        '"model": "resnet18", "image_size": 128}',
+    )
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["policy"].queryset = access.usable_policies(user).order_by("name")
         self.fields["workload"].choices = workload_choices()
+
+    def clean(self):
+        data = super().clean()
+        if "workload" in data and "workload_options" not in self.errors:
+            try:
+                data["workload_options"] = get_workload(data["workload"]).changed_options(data.get("workload_options"))
+            except ValueError as exc:
+                self.add_error("workload_options", str(exc))
+        return data
 
 
 HALVING_ETA = 3  # the form's one choice; the API takes 2, 3 or 4

@@ -14,6 +14,7 @@ def run_state(run: Run) -> dict:
         "id": run.pk,
         "status": run.status,
         "workload": run.workload,
+        "workload_options": run.workload_options,
         "policy": run.policy_id,
         "policy_name": run.policy.name,
         "policy_spec": run.policy_spec,
@@ -56,6 +57,8 @@ def run_configuration(run: Run) -> dict:
     from trainer.workloads import get_workload, resolve_optimizer
 
     workload = get_workload(run.workload)
+    options = workload.resolve_options(run.workload_options)
+    batch_size = options.get("batch_size", workload.batch_size)  # image-folder's batch is an option
     optimizer = resolve_optimizer(workload.optimizer, None)
     spec = run.policy_spec if isinstance(run.policy_spec, dict) else {}
     if "wd" in spec and optimizer["name"] == "sgd":
@@ -65,9 +68,9 @@ def run_configuration(run: Run) -> dict:
         "workload_title": workload.title,
         "optimizer": optimizer,
         "optimizer_settings": {k: v for k, v in optimizer.items() if k != "name"},
-        "batch_size": workload.batch_size,
-        "steps_per_epoch": math.ceil(workload.train_size / workload.batch_size) if workload.train_size else None,
-        "workload_options": workload.resolve_options(None),
+        "batch_size": batch_size,
+        "steps_per_epoch": math.ceil(workload.train_size / batch_size) if workload.train_size else None,
+        "workload_options": options,
         "policy_spec": run.policy_spec,
         "lr_scale": run.lr_scale,
         "device_request": run.get_device_request_display(),

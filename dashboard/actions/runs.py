@@ -69,15 +69,21 @@ def queue_run(
     seed: int = 0,
     target_accuracy: float | None = None,
     device: str = Run.Device.AUTO,
+    workload_options: dict | None = None,
 ) -> Run:
     """Store a queued run and hand its id to a worker of its device once the row is committed.
 
-    QuotaExceeded, or fleet.NoGpuWorkers (a ValueError naming `device`) when it asks for a GPU that no worker has.
+    The workload options are stored as those that differ from the workload's
+    defaults. QuotaExceeded; fleet.NoGpuWorkers (a ValueError naming `device`)
+    when it asks for a GPU that no worker has; a ValueError naming the option
+    ("workload_options.path ...") for bad options (forms and the API check them first).
     """
     from trainer.workloads import get_workload
 
+    spec = get_workload(workload)
+    options = spec.changed_options(workload_options)
     if target_accuracy is None:
-        target_accuracy = get_workload(workload).target_accuracy
+        target_accuracy = spec.target_accuracy
     queue = fleet.queue_for(workload, device)
     with transaction.atomic():
         Team.objects.select_for_update().filter(pk=team.pk).first()  # one quota check at a time per team
@@ -88,6 +94,7 @@ def queue_run(
             policy=policy,
             policy_spec=policy.spec,
             workload=workload,
+            workload_options=options,
             epochs=epochs,
             seed=seed,
             target_accuracy=target_accuracy,

@@ -218,6 +218,7 @@ def _board(request: Request) -> tuple[dict, str]:
         request.user,
         params["workload"],
         params.get("epochs"),
+        options=params.get("options"),
         view=params["view"],
         rank=params["rank"],
         weights=params.get("weights") or {},
