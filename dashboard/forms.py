@@ -312,6 +312,13 @@ class StudyForm(forms.Form):
             raise forms.ValidationError("Up to 20 different seeds from 0 to 2147483647.")
         return seeds
 
+    def clean_workload(self) -> str:
+        from dashboard.studies import workload_problem
+
+        if problem := workload_problem(self.cleaned_data["workload"]):
+            raise forms.ValidationError(problem)
+        return self.cleaned_data["workload"]
+
     def clean(self):
         cleaned = super().clean()
         from dashboard.studies import DEFAULT_LR_SCALES

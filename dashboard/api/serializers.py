@@ -197,6 +197,13 @@ class StudyCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError("A policy is listed twice.")
         return value
 
+    def validate_workload(self, value: str) -> str:
+        from dashboard.studies import workload_problem
+
+        if problem := workload_problem(value):
+            raise serializers.ValidationError(problem)
+        return value
+
     def validate_seeds(self, value):
         if len(set(value)) != len(value):
             raise serializers.ValidationError("A seed is listed twice.")

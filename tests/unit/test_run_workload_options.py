@@ -201,3 +201,14 @@ def test_the_leaderboard_page_offers_each_folder_as_a_board(client, cast, step_p
     text = page.content.decode()
     assert "{&quot;path&quot;: &quot;/data/cars&quot;}" in text
     assert page.context["board"]["rows"][0]["final_acc"]["mean"] == 0.9
+
+
+def test_a_study_of_a_workload_that_needs_options_is_refused_naming_the_workload(api_client, cast, step_policy):
+    api_client.force_authenticate(cast.bob)
+    payload = {"name": "flowers", "workload": "image-folder", "policies": [step_policy.pk], "seeds": [0], "epochs": 2}
+
+    response = api_client.post("/api/studies/", payload, format="json")
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]["workload"]
+    assert "workload_options.path is required" in error and "queue its runs instead" in error
