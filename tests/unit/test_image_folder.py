@@ -27,7 +27,7 @@ def digits(tmp_path_factory) -> Path:
 def run(path, epochs=1, limit_train_batches=None, **options) -> TrainConfig:
     return TrainConfig(
         workload="image-folder",
-        policy={"kind": "FIX", "k0": 0.02},
+        policy={"kind": "FIX", "k0": 0.005},
         epochs=epochs,
         device="cpu",
         workload_options={"path": str(path), **SMALL, **options},
@@ -36,13 +36,13 @@ def run(path, epochs=1, limit_train_batches=None, **options) -> TrainConfig:
 
 
 def test_a_resnet18_learns_the_digits_well_above_chance(digits):
-    result = train(run(digits, epochs=3, loading="memory"))
+    result = train(run(digits, epochs=2, loading="memory"))
 
     assert result["status"] == "succeeded"
     assert result["workload_options"]["model"] == "resnet18"
-    # Three classes: chance is 1/3. The seeded run reaches 0.87; a broken pipeline stays near 0.33.
-    assert result["summary"]["best_acc"] > 0.6
-    assert [e["iterations"] for e in result["epochs"]] == [19, 38, 57]  # 300 images in batches of 16
+    # Three classes: chance is 1/3. The seeded run reaches 0.88; a broken pipeline stays near 0.33.
+    assert result["summary"]["final_acc"] > 0.6
+    assert [e["iterations"] for e in result["epochs"]] == [19, 38]  # 300 images in batches of 16
 
 
 def test_held_and_streamed_data_see_the_same_samples_classes_and_test_images(digits):
