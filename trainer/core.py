@@ -51,6 +51,7 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "build_policy",
+    "check_held_in_memory",
     "checkpoint_state",
     "cpu_threads",
     "data_dir",
@@ -244,6 +245,16 @@ def open_data(config: TrainConfig, plan: Plan, device: torch.device) -> DataSour
     return loaded.source(device, eval_batch_size=workload.eval_batch_size)
 
 
+def check_held_in_memory(workload: Workload) -> None:
+    """UserInputError("workload") for a workload whose options choose its data (image-folder): it comes as
+    batches (open_data), which only the engine reads; the research tools need whole tensors."""
+    if workload.has_data_options:
+        raise UserInputError(
+            "workload",
+            f"workload {workload.name!r} loads its data in batches; only a training run (the engine) takes it",
+        )
+
+
 def load_data(config: TrainConfig, workload: Workload, device: torch.device) -> Tensors:
     """The run's four tensors on the device: the workload's data, or synthetic stand-ins of its shape.
 
@@ -258,11 +269,7 @@ def load_data(config: TrainConfig, workload: Workload, device: torch.device) -> 
         if config.limit_train_batches is not None:
             train_size = min(train_size, config.limit_train_batches * workload.batch_size)
         return synthetic(workload.input_shape, workload.num_classes, train_size, test_size, device)
-    if workload.has_data_options:
-        raise UserInputError(
-            "workload",
-            f"workload {workload.name!r} loads its data in batches; only a training run (the engine) takes it",
-        )
+    check_held_in_memory(workload)
     x_train, y_train, x_test, y_test = (t.to(device) for t in workload.load_data(data_dir(config.data_dir)))
     if config.limit_test_batches is not None:
         x_test, y_test = x_test[:test_size], y_test[:test_size]

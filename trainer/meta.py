@@ -173,6 +173,7 @@ def meta_train(
     an unknown workload UnknownWorkload.
     """
     spec = get_workload(workload)
+    core.check_held_in_memory(spec)
     _check_whole("epochs", epochs, 1, MAX_EPOCHS)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise MetaInputError("seed", f"must be an integer, got {seed!r}")

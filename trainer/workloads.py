@@ -155,6 +155,7 @@ class Option:
             "high": self.high,
             "low_open": self.low_open,
             "choices": list(self.choices),
+            "data": self.data,
             "help": self.help,
         }
 

@@ -212,3 +212,21 @@ def test_a_study_of_a_workload_that_needs_options_is_refused_naming_the_workload
     assert response.status_code == 400
     [error] = response.json()["errors"]["workload"]
     assert "workload_options.path is required" in error and "queue its runs instead" in error
+
+
+def test_the_research_tools_do_not_offer_a_workload_whose_options_choose_its_data(api_client, cast):
+    api_client.force_authenticate(cast.bob)
+
+    response = api_client.post(
+        "/api/jobs/", {"kind": "lr_range", "params": {"workload": "image-folder"}}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "params.workload" in response.json()["errors"]
+
+
+def test_the_range_test_refuses_a_workload_whose_options_choose_its_data_with_exit_2(capsys, tmp_path):
+    code = main(["lr-range", "--workload", "image-folder", "--option", f"path={tmp_path}"])
+
+    assert code == EXIT_BAD_INPUT
+    assert "workload 'image-folder' loads its data in batches" in capsys.readouterr().err
