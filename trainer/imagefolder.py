@@ -25,13 +25,14 @@ strings, so that the web process (which only checks options) never loads it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import multiprocessing
 import os
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
@@ -112,13 +113,21 @@ def resized_transform(resize: int, crop: int):
     return v2.Compose([v2.PILToTensor(), v2.Resize(resize, antialias=True), v2.CenterCrop(crop)])
 
 
-def image_sets(root: Path, train_transform, val_transform) -> tuple[Dataset, Dataset]:
+def scan(root: Path) -> tuple[Dataset, Dataset]:
+    """torchvision's ImageFolder of train/ and val/, without transforms: every file listed, none read."""
     from torchvision.datasets import ImageFolder
 
     try:
-        return ImageFolder(str(root / "train"), train_transform), ImageFolder(str(root / "val"), val_transform)
+        return ImageFolder(str(root / "train")), ImageFolder(str(root / "val"))
     except (FileNotFoundError, OSError) as error:  # a class folder without a single image, say
         raise DataUnavailable(f"image folder {root} could not be read: {error}") from error
+
+
+def transformed(images: Dataset, transform) -> Dataset:
+    """The scanned set with this transform (a shallow copy: the list of files is shared, not scanned again)."""
+    images = copy.copy(images)
+    images.transform = transform
+    return images
 
 
 # --- Loading: held in memory or streamed --------------------------------------------------------
@@ -134,8 +143,16 @@ class ImageFolderData:
     batch_size: int
     loading: str  # "auto", "memory" or "stream"
     workers: int
-    train_size: int
-    val_size: int
+    train_set: Dataset = field(repr=False)  # scanned once (scan), without transforms
+    val_set: Dataset = field(repr=False)
+
+    @property
+    def train_size(self) -> int:
+        return len(self.train_set)
+
+    @property
+    def val_size(self) -> int:
+        return len(self.val_set)
 
     def held_bytes(self) -> int:
         """The uint8 pixels of both sets held in memory: training images at resize_size, test at image_size."""
@@ -168,15 +185,15 @@ def load(data_dir: Path, *, path: str, image_size: int, batch_size: int, loading
     """The workload's load_data: the folder checked and counted (DataUnavailable naming what is missing)."""
     root = Path(path).expanduser()
     classes = folder_classes(root)
-    train, val = image_sets(root, None, None)
-    return ImageFolderData(root, classes, image_size, batch_size, loading, workers, len(train), len(val))
+    return ImageFolderData(root, classes, image_size, batch_size, loading, workers, *scan(root))
 
 
 def held_images(folder: ImageFolderData, device: torch.device, eval_batch_size: int, workers: int) -> TensorSource:
     """Both sets decoded once, as uint8 tensors on the device; crops and flips made there, batched."""
     side = resize_size(folder.image_size)
-    train, val = image_sets(folder.root, resized_transform(side, side), resized_transform(side, folder.image_size))
-    tensors = (*_decode(train, workers, device), *_decode(val, workers, device))
+    train = transformed(folder.train_set, resized_transform(side, side))
+    val = transformed(folder.val_set, resized_transform(side, folder.image_size))
+    tensors = (*_decode(train, side, workers, device), *_decode(val, folder.image_size, workers, device))
     log.info("image folder %s: %d MB held on %s", folder.root, folder.held_bytes() // 2**20, device)
 
     def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -185,11 +202,16 @@ def held_images(folder: ImageFolderData, device: torch.device, eval_batch_size: 
     return TensorSource(tensors, len(folder.classes), folder.batch_size, eval_batch_size, augment)
 
 
-def _decode(images: Dataset, workers: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    loader = DataLoader(images, batch_size=DECODE_BATCH, shuffle=False, num_workers=workers)
-    batches = list(loader)
-    inputs = torch.cat([x for x, _ in batches]).to(device)
-    return inputs, torch.cat([y for _, y in batches]).to(device, torch.int64)
+def _decode(images: Dataset, side: int, workers: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image of the set, decoded by the workers into one uint8 (n, 3, side, side) tensor on the device."""
+    inputs = torch.empty(len(images), 3, side, side, dtype=torch.uint8, device=device)
+    labels = torch.empty(len(images), dtype=torch.int64, device=device)
+    start = 0
+    for batch, targets in DataLoader(images, batch_size=DECODE_BATCH, shuffle=False, num_workers=workers):
+        inputs[start : start + len(batch)] = batch.to(device)
+        labels[start : start + len(batch)] = targets.to(device)
+        start += len(batch)
+    return inputs, labels
 
 
 class StreamedImages(DataSource):
@@ -197,11 +219,8 @@ class StreamedImages(DataSource):
     the device. The order is drawn from the run's generator every epoch, so a seeded run sees the same order."""
 
     def __init__(self, folder: ImageFolderData, device: torch.device, eval_batch_size: int, workers: int):
-        train, val = image_sets(
-            folder.root,
-            train_transform(folder.image_size),
-            resized_transform(resize_size(folder.image_size), folder.image_size),
-        )
+        train = transformed(folder.train_set, train_transform(folder.image_size))
+        val = transformed(folder.val_set, resized_transform(resize_size(folder.image_size), folder.image_size))
         self.device = device
         self.num_classes, self.train_size, self.batch_size = len(folder.classes), len(train), folder.batch_size
         self.order = torch.Generator()  # reseeded every epoch from the run's generator
