@@ -220,6 +220,29 @@ def _max_epochs_validator(value: int) -> None:
         raise forms.ValidationError(f"At most {settings.ARENA_MAX_EPOCHS} epochs per run.")
 
 
+def workload_options_field() -> forms.Field:
+    """The run and study forms' workload options: JSON, refused before anything walks it when nested absurdly
+    deep; checked against the workload by check_workload_options."""
+    return NestedSpecsField(
+        required=False,
+        label="Workload options",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='JSON; empty: the workload\'s defaults. image-folder needs its folder: {"path": "/data/flowers", '
+        '"model": "resnet18", "image_size": 128}',
+    )
+
+
+def check_workload_options(form: forms.Form, data: dict) -> dict:
+    """data["workload_options"] checked against data["workload"], kept where they differ from its defaults;
+    a form error naming the option otherwise."""
+    if "workload" in data and "workload_options" not in form.errors:
+        try:
+            data["workload_options"] = get_workload(data["workload"]).changed_options(data.get("workload_options"))
+        except ValueError as exc:
+            form.add_error("workload_options", str(exc))
+    return data
+
+
 class DeviceField(forms.ChoiceField):
     """auto, cpu or gpu: the kind of worker a run goes to (dashboard/fleet.py)."""
 
@@ -249,13 +272,7 @@ class RunForm(forms.Form):
     epochs = forms.IntegerField(min_value=1, initial=5, validators=[_max_epochs_validator])
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
     device = DeviceField()
-    workload_options = NestedSpecsField(  # JSON, refused before anything walks it when nested absurdly deep
-        required=False,
-        label="Workload options",
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text='JSON; empty: the workload\'s defaults. image-folder needs its folder: {"path": "/data/flowers", '
-        '"model": "resnet18", "image_size": 128}',
-    )
+    workload_options = workload_options_field()
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -263,13 +280,7 @@ class RunForm(forms.Form):
         self.fields["workload"].choices = workload_choices()
 
     def clean(self):
-        data = super().clean()
-        if "workload" in data and "workload_options" not in self.errors:
-            try:
-                data["workload_options"] = get_workload(data["workload"]).changed_options(data.get("workload_options"))
-            except ValueError as exc:
-                self.add_error("workload_options", str(exc))
-        return data
+        return check_workload_options(self, super().clean())
 
 
 HALVING_ETA = 3  # the form's one choice; the API takes 2, 3 or 4
@@ -293,6 +304,7 @@ class StudyForm(forms.Form):
         label="Successive halving (η = 3): after a third of the budget only the best third of the policies go on",
     )
     device = DeviceField()
+    workload_options = workload_options_field()
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -312,15 +324,8 @@ class StudyForm(forms.Form):
             raise forms.ValidationError("Up to 20 different seeds from 0 to 2147483647.")
         return seeds
 
-    def clean_workload(self) -> str:
-        from dashboard.studies import workload_problem
-
-        if problem := workload_problem(self.cleaned_data["workload"]):
-            raise forms.ValidationError(problem)
-        return self.cleaned_data["workload"]
-
     def clean(self):
-        cleaned = super().clean()
+        cleaned = check_workload_options(self, super().clean())
         from dashboard.studies import DEFAULT_LR_SCALES
 
         cleaned["lr_scales"] = DEFAULT_LR_SCALES if cleaned.get("robustness") else [1.0]

@@ -92,6 +92,7 @@ class Study(models.Model):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     workload = models.CharField(max_length=50)
+    workload_options = models.JSONField(default=dict, blank=True)  # as Run.workload_options; every run has them
     epochs = models.PositiveIntegerField()
     seeds = models.JSONField()  # list of ints
     target_accuracy = models.FloatField()

@@ -88,6 +88,7 @@ def study_state(study: Study) -> dict:
         "description": study.description,
         "team": study.team.name,
         "workload": study.workload,
+        "workload_options": study.workload_options,
         "epochs": study.epochs,
         "seeds": study.seeds,
         "target_accuracy": study.target_accuracy,

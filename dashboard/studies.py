@@ -14,18 +14,6 @@ def _declarations() -> dict[str, dict]:
     return {decl["kind"]: decl for decl in schedules.catalog()}
 
 
-def workload_problem(workload: str) -> str | None:
-    """Why a study cannot train this workload, or None: a study trains at the workload's default options,
-    and a workload with a required option (image-folder's folder) has none."""
-    from trainer.workloads import get_workload
-
-    try:
-        get_workload(workload).changed_options(None)
-    except ValueError as error:
-        return f"a study trains {workload} at its default options, and it needs some ({error}); queue its runs instead"
-    return None
-
-
 def scale_spec(spec: dict, factor: float) -> dict:
     """The same policy with every LR multiplied by `factor` (nested stages too).
 

@@ -318,6 +318,7 @@ def study_create(request: HttpRequest) -> HttpResponse:
                 lr_scales=data["lr_scales"],
                 device=data["device"],
                 halving_eta=data["halving_eta"],
+                workload_options=data["workload_options"],
             )
         except actions.QuotaExceeded as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)

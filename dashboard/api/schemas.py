@@ -88,6 +88,7 @@ class StudyStateSerializer(serializers.Serializer):
     description = serializers.CharField(allow_blank=True)
     team = serializers.CharField()
     workload = serializers.CharField()
+    workload_options = serializers.DictField(help_text="every run's workload options (those not at the defaults)")
     epochs = serializers.IntegerField()
     seeds = serializers.ListField(child=serializers.IntegerField())
     target_accuracy = serializers.FloatField()

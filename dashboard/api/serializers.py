@@ -36,6 +36,17 @@ def _checked_options(data: dict) -> dict:
     return data
 
 
+class WorkloadOptionsField(serializers.DictField):
+    """A run's (or every run of a study's) workload options; checked against the workload by _checked_options."""
+
+    def __init__(self, **kwargs) -> None:
+        help_text = (
+            'the workload\'s options (GET /api/workloads/ lists them), e.g. {"path": "/data/flowers", '
+            '"model": "resnet18"} for image-folder'
+        )
+        super().__init__(required=False, default=dict, help_text=help_text, **kwargs)
+
+
 class PreviewSerializer(serializers.Serializer):
     spec = SpecField()
     epochs = serializers.FloatField(min_value=1e-6, max_value=100_000, default=30)
@@ -91,12 +102,7 @@ class RunCreateSerializer(serializers.Serializer):
     device = serializers.ChoiceField(
         choices=Run.Device.choices, default=Run.Device.AUTO, help_text="the kind of worker: auto, cpu or gpu"
     )
-    workload_options = serializers.DictField(
-        required=False,
-        default=dict,
-        help_text='the workload\'s options (GET /api/workloads/ lists them), e.g. {"path": "/data/flowers", '
-        '"model": "resnet18"} for image-folder',
-    )
+    workload_options = WorkloadOptionsField()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -178,6 +184,8 @@ class StudyCreateSerializer(serializers.Serializer):
         help_text="successive halving: at each rung the top 1/eta of the policies go on, the rest stop early",
     )
 
+    workload_options = WorkloadOptionsField()
+
     def validate_device(self, value: str) -> str:
         return _checked_device(value)
 
@@ -197,13 +205,6 @@ class StudyCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError("A policy is listed twice.")
         return value
 
-    def validate_workload(self, value: str) -> str:
-        from dashboard.studies import workload_problem
-
-        if problem := workload_problem(value):
-            raise serializers.ValidationError(problem)
-        return value
-
     def validate_seeds(self, value):
         if len(set(value)) != len(value):
             raise serializers.ValidationError("A seed is listed twice.")
@@ -219,6 +220,7 @@ class StudyCreateSerializer(serializers.Serializer):
         return scales
 
     def validate(self, data):
+        data = _checked_options(data)
         runs = len(data["policies"]) * len(data["seeds"]) * len(data.get("lr_scales") or [1.0])
         if runs > settings.ARENA_MAX_STUDY_RUNS:
             raise serializers.ValidationError(

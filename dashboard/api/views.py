@@ -286,6 +286,7 @@ def studies(request: Request) -> Response:
                 lr_scales=data.get("lr_scales"),
                 device=data["device"],
                 halving_eta=data.get("halving_eta"),
+                workload_options=data["workload_options"],
             )
         except actions.QuotaExceeded as exc:
             raise _quota_error(exc) from None

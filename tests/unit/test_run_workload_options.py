@@ -203,15 +203,43 @@ def test_the_leaderboard_page_offers_each_folder_as_a_board(client, cast, step_p
     assert page.context["board"]["rows"][0]["final_acc"]["mean"] == 0.9
 
 
-def test_a_study_of_a_workload_that_needs_options_is_refused_naming_the_workload(api_client, cast, step_policy):
+def test_a_study_of_a_workload_that_needs_options_is_refused_without_them(api_client, cast, step_policy):
     api_client.force_authenticate(cast.bob)
     payload = {"name": "flowers", "workload": "image-folder", "policies": [step_policy.pk], "seeds": [0], "epochs": 2}
 
     response = api_client.post("/api/studies/", payload, format="json")
 
     assert response.status_code == 400
-    [error] = response.json()["errors"]["workload"]
-    assert "workload_options.path is required" in error and "queue its runs instead" in error
+    [error] = response.json()["errors"]["workload_options"]
+    assert "workload_options.path is required" in error
+
+
+def test_every_run_of_a_study_gets_its_workload_options(
+    api_client, cast, step_policy, django_capture_on_commit_callbacks
+):
+    api_client.force_authenticate(cast.bob)
+    payload = {"name": "flowers", "workload": "image-folder", "policies": [step_policy.pk], "seeds": [0, 1]}
+    options = {"path": "/data/flowers", "model": "mobilenet_v3_small", "image_size": 224}
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api_client.post(
+            "/api/studies/", {**payload, "epochs": 2, "workload_options": options}, format="json"
+        )
+
+    assert response.status_code == 201, response.json()
+    stored = {"path": "/data/flowers", "model": "mobilenet_v3_small"}  # image_size 224 is the default
+    assert response.json()["workload_options"] == stored
+    assert [run.workload_options for run in Run.objects.all()] == [stored, stored]
+
+
+def test_the_study_form_shows_a_bad_option_as_a_form_error(client, cast, step_policy):
+    client.force_login(cast.bob)
+    data = {"name": "s", "workload": "image-folder", "policies": [step_policy.pk], "seeds": "0", "epochs": 2}
+
+    response = client.post(reverse("study-create"), {**data, "device": "auto", "workload_options": '{"path": 7}'})
+
+    assert response.status_code == 400
+    assert "workload_options.path must be non-empty text" in response.context["form"].errors["workload_options"][0]
 
 
 def test_the_research_tools_do_not_offer_a_workload_whose_options_choose_its_data(api_client, cast):
