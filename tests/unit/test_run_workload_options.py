@@ -258,3 +258,32 @@ def test_the_range_test_refuses_a_workload_whose_options_choose_its_data_with_ex
 
     assert code == EXIT_BAD_INPUT
     assert "workload 'image-folder' loads its data in batches" in capsys.readouterr().err
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_trains_a_study_batch_of_image_folder_runs_one_after_another(
+    cast, step_policy, tmp_path, one_cpu_thread
+):
+    from dashboard import actions
+    from dashboard.tasks import train_batch
+    from tests.image_folder import make_image_folder
+
+    folder = make_image_folder(tmp_path / "digits", train_per_class=20, val_per_class=5)
+    options = {"path": str(folder), "image_size": 16, "batch_size": 16, "workers": 0}
+    study = actions.create_study(
+        team=cast.team,
+        user=cast.bob,
+        name="digits",
+        workload="image-folder",
+        policies=[step_policy],
+        seeds=[0, 1],
+        epochs=1,
+        workload_options=options,
+    )
+
+    train_batch.apply(args=[[run.pk for run in study.runs.all()]])
+
+    runs = list(study.runs.order_by("seed"))
+    assert [run.status for run in runs] == ["succeeded", "succeeded"], runs[0].error
+    assert [run.epochs_done for run in runs] == [1, 1]
+    assert runs[0].final_loss != runs[1].final_loss  # two seeds, trained apart
