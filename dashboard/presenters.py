@@ -57,7 +57,10 @@ def run_configuration(run: Run) -> dict:
     from trainer.workloads import get_workload, resolve_optimizer
 
     workload = get_workload(run.workload)
-    options = workload.resolve_options(run.workload_options)
+    try:
+        options = workload.resolve_options(run.workload_options)
+    except ValueError:  # checked when queued; a later version of the workload may refuse them: show them as stored
+        options = dict(run.workload_options)
     batch_size = options.get("batch_size", workload.batch_size)  # image-folder's batch is an option
     optimizer = resolve_optimizer(workload.optimizer, None)
     spec = run.policy_spec if isinstance(run.policy_spec, dict) else {}

@@ -287,3 +287,21 @@ def test_a_worker_trains_a_study_batch_of_image_folder_runs_one_after_another(
     assert [run.status for run in runs] == ["succeeded", "succeeded"], runs[0].error
     assert [run.epochs_done for run in runs] == [1, 1]
     assert runs[0].final_loss != runs[1].final_loss  # two seeds, trained apart
+
+
+def test_the_run_page_shows_the_options_the_run_trains_with(client, cast, step_policy):
+    run = finished(cast, step_policy, 0.9, path="/data/flowers", model="mobilenet_v3_small")
+    client.force_login(cast.carol)
+
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+
+    assert "/data/flowers" in page and "mobilenet_v3_small" in page and "image_size" in page
+
+
+def test_the_run_page_shows_stored_options_that_the_workload_no_longer_takes(client, cast, step_policy):
+    run = finished(cast, step_policy, 0.9, path="/data/flowers", model="resnet_from_the_future")
+    client.force_login(cast.carol)
+
+    response = client.get(f"/runs/{run.pk}/")
+
+    assert response.status_code == 200 and "resnet_from_the_future" in response.content.decode()
