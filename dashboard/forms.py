@@ -20,7 +20,7 @@ from dashboard import access, fleet, halving
 from dashboard.api.parsers import MAX_DEPTH, depth
 from dashboard.models import Run
 from trainer import schedules
-from trainer.workloads import list_workloads
+from trainer.workloads import get_workload, list_workloads
 
 SCALAR_TYPES = {"float", "int", "float_list", "int_list", "choice"}
 NESTED_TYPES = {"spec_list"}
@@ -220,6 +220,29 @@ def _max_epochs_validator(value: int) -> None:
         raise forms.ValidationError(f"At most {settings.ARENA_MAX_EPOCHS} epochs per run.")
 
 
+def workload_options_field() -> forms.Field:
+    """The run and study forms' workload options: JSON, refused before anything walks it when nested absurdly
+    deep; checked against the workload by check_workload_options."""
+    return NestedSpecsField(
+        required=False,
+        label="Workload options",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='JSON; empty: the workload\'s defaults. image-folder needs its folder: {"path": "/data/flowers", '
+        '"model": "resnet18", "image_size": 128}',
+    )
+
+
+def check_workload_options(form: forms.Form, data: dict) -> dict:
+    """data["workload_options"] checked against data["workload"], kept where they differ from its defaults;
+    a form error naming the option otherwise."""
+    if "workload" in data and "workload_options" not in form.errors:
+        try:
+            data["workload_options"] = get_workload(data["workload"]).changed_options(data.get("workload_options"))
+        except ValueError as exc:
+            form.add_error("workload_options", str(exc))
+    return data
+
+
 class DeviceField(forms.ChoiceField):
     """auto, cpu or gpu: the kind of worker a run goes to (dashboard/fleet.py)."""
 
@@ -249,11 +272,15 @@ class RunForm(forms.Form):
     epochs = forms.IntegerField(min_value=1, initial=5, validators=[_max_epochs_validator])
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
     device = DeviceField()
+    workload_options = workload_options_field()
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["policy"].queryset = access.usable_policies(user).order_by("name")
         self.fields["workload"].choices = workload_choices()
+
+    def clean(self):
+        return check_workload_options(self, super().clean())
 
 
 HALVING_ETA = 3  # the form's one choice; the API takes 2, 3 or 4
@@ -277,6 +304,7 @@ class StudyForm(forms.Form):
         label="Successive halving (η = 3): after a third of the budget only the best third of the policies go on",
     )
     device = DeviceField()
+    workload_options = workload_options_field()
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -297,7 +325,7 @@ class StudyForm(forms.Form):
         return seeds
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = check_workload_options(self, super().clean())
         from dashboard.studies import DEFAULT_LR_SCALES
 
         cleaned["lr_scales"] = DEFAULT_LR_SCALES if cleaned.get("robustness") else [1.0]

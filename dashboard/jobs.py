@@ -30,7 +30,9 @@ MLP_WORKLOADS = list(GRID_WORKLOADS)
 
 
 def _workloads() -> list[str]:
-    return [w["name"] for w in list_workloads()]
+    """The workloads the research tools take: not those whose options choose their data (image-folder), which
+    only the engine trains."""
+    return [w["name"] for w in list_workloads() if not any(o["data"] for o in w["options"])]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """Leaderboard queries: aggregates of run summaries, never of epoch rows.
 
-One board per workload and epoch budget, so that entries are comparable. Each
+One board per workload, workload options and epoch budget, so that entries are
+comparable: runs of image-folder on two folders, or of mnist-mlp at two depths,
+never share a board (a run stores the options that differ from the workload's
+defaults, so a run that spells out a default is on the defaults' board). Each
 row is a policy: every metric as mean ± sample std over its seeds, with n and a
 95% Student-t interval (dashboard.stats). Policies that the ranking metric
 cannot tell apart share a rank group (Welch's t-test against each group's
@@ -14,6 +17,7 @@ that a team's own loop reported (self-reported) are counted per row and marked.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import dataclass
 
@@ -101,11 +105,19 @@ def board(
     workload: str,
     epochs: int | None = None,
     *,
+    options: dict | None = None,
     view: str = "team",
     rank: str = "lrbench",
     weights: dict[str, float] | None = None,
 ) -> dict:
+    """The board of a workload, its options (as Run.workload_options stores them: those that differ from the
+    defaults; None: the defaults' board if it has runs, else the options of the latest run) and a budget."""
     runs = board_runs(user, view).filter(workload=workload)
+    variants = option_variants(runs)
+    if options is None:
+        latest = runs.order_by("-created_at").values_list("workload_options", flat=True).first()
+        options = {} if {} in variants or latest is None else latest
+    runs = runs.filter(workload_options=options)
     budgets = set(runs.order_by().values_list("epochs", flat=True).distinct())  # distinct in SQL, not 10,000 rows
     if epochs is None and budgets:
         epochs = max(budgets)
@@ -121,6 +133,8 @@ def board(
     ranked = add_groups(rank_rows(rows, rank, weights or {}), rank)
     return {
         "workload": workload,
+        "options": options,
+        "variants": variants,
         "epochs": epochs,
         "budgets": budgets,
         "view": view,
@@ -133,6 +147,13 @@ def board(
         "devices": devices,
         "self_reported": any(row["self_reported"] for row in ranked),
     }
+
+
+def option_variants(runs: QuerySet[Run]) -> list[dict]:
+    """The workload options the runs were trained with, each once: the boards of a workload."""
+    found = runs.order_by().values_list("workload_options", flat=True).distinct()  # distinct in SQL
+    unique = {json.dumps(options, sort_keys=True): options for options in found}
+    return [unique[key] for key in sorted(unique)]
 
 
 def _cell(metric: Metric, mean: float | None, std: float | None, n: int) -> dict:
@@ -356,6 +377,7 @@ def flat_rows(data: dict) -> list[dict]:
             "kind": row["kind"],
             "team": row["team"],
             "workload": data["workload"],
+            "workload_options": json.dumps(data["options"]),
             "epochs": data["epochs"],
             "n": row["n"],
             "diverged": row["diverged"],

@@ -93,6 +93,7 @@ class Study(models.Model):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     workload = models.CharField(max_length=50)
+    workload_options = models.JSONField(default=dict, blank=True)  # as Run.workload_options; every run has them
     epochs = models.PositiveIntegerField()
     seeds = models.JSONField()  # list of ints
     target_accuracy = models.FloatField()
@@ -157,6 +158,9 @@ class Run(Leased):
     # not change what an old run means.
     policy_spec = models.JSONField()
     workload = models.CharField(max_length=50, db_index=True)
+    # The workload's options that differ from its defaults ({} for none), checked when queued:
+    # {"path": "/data/flowers", "model": "mobilenet_v3_small"}. Part of what a board compares.
+    workload_options = models.JSONField(default=dict, blank=True)
     epochs = models.PositiveIntegerField()
     seed = models.IntegerField(default=0)
     study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")

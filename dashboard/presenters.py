@@ -14,6 +14,7 @@ def run_state(run: Run) -> dict:
         "id": run.pk,
         "status": run.status,
         "workload": run.workload,
+        "workload_options": run.workload_options,
         "policy": run.policy_id,
         "policy_name": run.policy.name,
         "policy_spec": run.policy_spec,
@@ -61,6 +62,11 @@ def run_configuration(run: Run) -> dict:
     if run.self_reported:
         return self_reported_configuration(run)
     workload = get_workload(run.workload)
+    try:
+        options = workload.resolve_options(run.workload_options)
+    except ValueError:  # checked when queued; a later version of the workload may refuse them: show them as stored
+        options = dict(run.workload_options)
+    batch_size = options.get("batch_size", workload.batch_size)  # image-folder's batch is an option
     optimizer = resolve_optimizer(workload.optimizer, None)
     spec = run.policy_spec if isinstance(run.policy_spec, dict) else {}
     if "wd" in spec and optimizer["name"] == "sgd":
@@ -70,9 +76,9 @@ def run_configuration(run: Run) -> dict:
         "workload_title": workload.title,
         "optimizer": optimizer,
         "optimizer_settings": {k: v for k, v in optimizer.items() if k != "name"},
-        "batch_size": workload.batch_size,
-        "steps_per_epoch": math.ceil(workload.train_size / workload.batch_size) if workload.train_size else None,
-        "workload_options": workload.resolve_options(None),
+        "batch_size": batch_size,
+        "steps_per_epoch": math.ceil(workload.train_size / batch_size) if workload.train_size else None,
+        "workload_options": options,
         "policy_spec": run.policy_spec,
         "lr_scale": run.lr_scale,
         "device_request": run.get_device_request_display(),
@@ -107,6 +113,7 @@ def study_state(study: Study) -> dict:
         "description": study.description,
         "team": study.team.name,
         "workload": study.workload,
+        "workload_options": study.workload_options,
         "epochs": study.epochs,
         "seeds": study.seeds,
         "target_accuracy": study.target_accuracy,

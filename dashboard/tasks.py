@@ -78,6 +78,7 @@ def train_run(self, run_id: int) -> None:
         policy=run.policy_spec,
         epochs=run.rung_epochs or run.epochs,  # a halving study's run trains to its rung
         seed=run.seed,
+        workload_options=run.workload_options or None,
         device=_device(),
         data_dir=settings.DATA_DIR,
         checkpoint_path=str(checkpoints.fetch(run_id)),  # the last worker's, whichever machine it ran on
@@ -126,6 +127,7 @@ def train_batch(self, run_ids: list[int]) -> None:
             policy=run.policy_spec,
             epochs=run.rung_epochs or run.epochs,  # a halving study's runs train to their rung
             seed=run.seed,
+            workload_options=run.workload_options or None,
             device=_device(),
             data_dir=settings.DATA_DIR,
             checkpoint_path=str(checkpoints.fetch(run.pk)),

@@ -217,6 +217,7 @@ def run_create(request: HttpRequest) -> HttpResponse:
                 epochs=form.cleaned_data["epochs"],
                 seed=form.cleaned_data["seed"],
                 device=form.cleaned_data["device"],
+                workload_options=form.cleaned_data["workload_options"],
             )
         except actions.QuotaExceeded as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -273,6 +274,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         request.user,
         params["workload"],
         params.get("epochs"),
+        options=params.get("options"),
         view=params["view"],
         rank=params["rank"],
         weights=params.get("weights") or {},
@@ -317,6 +319,7 @@ def study_create(request: HttpRequest) -> HttpResponse:
                 lr_scales=data["lr_scales"],
                 device=data["device"],
                 halving_eta=data["halving_eta"],
+                workload_options=data["workload_options"],
             )
         except actions.QuotaExceeded as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)

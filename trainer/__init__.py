@@ -11,7 +11,10 @@ Module map: which module to open for what.
     schedules/     LR policies: each kind declared once (params.py), built and validated
                    from its declaration; `Policy.lr_at(t)` is pure. Start at its __init__.
     workloads      the registry: data set + model + optimizer defaults + options, by name.
-    data, models   the data loaders (whole tensors) and the networks the workloads use.
+    data, models   the data loaders (whole tensors; DataSource, the batches the engine reads) and
+                   the networks the workloads use.
+    imagefolder    the image-folder workload: any torchvision classifier on a folder of images,
+                   held on the device or streamed by DataLoader workers.
 
     core           what every training loop shares: TrainConfig, plan() (the checked config,
                    raising UserInputError), load_data, build_model, build_optimizer,

@@ -178,6 +178,8 @@ def _why_not_batched(configs: list[TrainConfig], plans: list[Plan]) -> str | Non
         path = config.checkpoint_path
         if path is not None and config.resume and Path(path).expanduser().exists():
             return "a run resumes from its checkpoint (the engine resumes each run alone)"
+    if plans[0].workload.has_data_options:
+        return f"workload {plans[0].workload.name} loads its data in batches (options choose it); the engine trains it"
     for plan in plans:
         if getattr(plan.policy, "needs_step_loss", False):
             return "a policy sets its LR from every step's loss (observe_step), which batched training does not feed"

@@ -124,8 +124,21 @@ def _print_workloads(workloads: list[dict[str, Any]]) -> None:
             f"target {w['target_accuracy']:.1%}, {name.upper()} {settings}"
         )
         for option in w["options"]:
-            about = f"{option['type']}, default {json.dumps(option['default'])}"
-            print(f"{'':<20} --option {option['name']}=... ({about}): {option['help']}")
+            print(f"{'':<20} --option {option['name']}=... ({_option_about(option)}): {option['help']}")
+
+
+def _option_about(option: dict[str, Any]) -> str:
+    """"int, default 4"; "str, required"; "str, one of auto, memory, stream; default \"auto\""."""
+    choices = option.get("choices") or []
+    if len(choices) > 10:
+        about = f"{option['type']}, one of {len(choices)} names, {choices[0]} to {choices[-1]} (--json lists them)"
+    elif choices:
+        about = f"{option['type']}, one of {', '.join(choices)}"
+    else:
+        about = option["type"]
+    if option.get("required"):
+        return f"{about}, required"
+    return f"{about}{'; ' if choices else ', '}default {json.dumps(option['default'])}"
 
 
 def _train(args: argparse.Namespace) -> int:

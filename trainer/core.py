@@ -8,9 +8,10 @@ functions and keep only what is their own:
   work (raising `UserInputError` naming the field) and returns a `Plan`: the
   workload, the built policy, the resolved workload options and optimizer
   settings, the divergence rule.
-- `load_data`, `build_model`, `build_optimizer`, `workload_threads`: the run's
-  tensors on the device, its model, its torch optimizer, and the CPU threads it
-  trains with.
+- `open_data`, `load_data`, `build_model`, `build_optimizer`, `workload_threads`:
+  the run's data as batches on the device (every workload's; the engine), as
+  whole tensors there (the workloads held in memory; the other loops), its
+  model, its torch optimizer, and the CPU threads it trains with.
 - `epoch_metrics`, `lr_trace`, `summarise`, `run_result`, `checkpoint_state`:
   the dicts a run reports, the same keys from every loop.
 - `json_safe`: JSON has no NaN or infinity; reports carry None instead, nested
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 from trainer.checks import MAX_EPOCHS
-from trainer.data import Tensors, synthetic
+from trainer.data import DataSource, Tensors, TensorSource, synthetic
 from trainer.divergence import DivergenceRule
 from trainer.errors import UserInputError
 from trainer.paths import default_data_dir
@@ -51,6 +52,7 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "build_policy",
+    "check_held_in_memory",
     "checkpoint_state",
     "cpu_threads",
     "data_dir",
@@ -60,6 +62,7 @@ __all__ = [
     "load_data",
     "lr_trace",
     "memory_format",
+    "open_data",
     "optimizer_for",
     "plan",
     "policy_spec",
@@ -139,6 +142,10 @@ def plan(config: TrainConfig) -> Plan:
     for name in ("synthetic", "compile", "resume"):
         if not isinstance(getattr(config, name), bool):
             raise UserInputError(name, f"{name} must be true or false, got {getattr(config, name)!r}")
+    if config.synthetic and workload.has_data_options:
+        raise UserInputError(
+            "synthetic", f"workload {workload.name!r} has no synthetic stand-in: its options choose its data's shape"
+        )
     for name in ("limit_train_batches", "limit_test_batches"):
         limit = getattr(config, name)
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -223,10 +230,37 @@ def data_dir(configured: str | os.PathLike | None) -> Path:
     return Path(configured).expanduser() if configured else default_data_dir()
 
 
+def open_data(config: TrainConfig, plan: Plan, device: torch.device) -> DataSource:
+    """The run's data as batches on the device (trainer.data.DataSource): what the engine trains on.
+
+    A workload's load_data returns whole tensors, served as index slices of them
+    on the device, or a DataSource of its own (a folder of images streamed from
+    disk, say). limit_test_batches caps the test batches the source yields.
+    """
+    workload = plan.workload
+    if config.synthetic or not workload.has_data_options:
+        tensors = load_data(config, workload, device)
+        num_classes, augment = workload.num_classes, workload.augment
+        return TensorSource(tensors, num_classes, workload.batch_size, workload.eval_batch_size, augment)
+    loaded = workload.load_data(data_dir(config.data_dir), **workload.data_options(plan.options))
+    return loaded.source(device, eval_batch_size=workload.eval_batch_size)
+
+
+def check_held_in_memory(workload: Workload) -> None:
+    """UserInputError("workload") for a workload whose options choose its data (image-folder): it comes as
+    batches (open_data), which only the engine reads; the research tools need whole tensors."""
+    if workload.has_data_options:
+        raise UserInputError(
+            "workload",
+            f"workload {workload.name!r} loads its data in batches; only a training run (the engine) takes it",
+        )
+
+
 def load_data(config: TrainConfig, workload: Workload, device: torch.device) -> Tensors:
     """The run's four tensors on the device: the workload's data, or synthetic stand-ins of its shape.
 
-    Synthetic sets are no larger than the limits let a run use.
+    Synthetic sets are no larger than the limits let a run use. A workload that
+    streams its data (open_data) has no tensors: UserInputError("workload").
     """
     test_size = workload.test_size
     if config.limit_test_batches is not None:
@@ -236,6 +270,7 @@ def load_data(config: TrainConfig, workload: Workload, device: torch.device) -> 
         if config.limit_train_batches is not None:
             train_size = min(train_size, config.limit_train_batches * workload.batch_size)
         return synthetic(workload.input_shape, workload.num_classes, train_size, test_size, device)
+    check_held_in_memory(workload)
     x_train, y_train, x_test, y_test = (t.to(device) for t in workload.load_data(data_dir(config.data_dir)))
     if config.limit_test_batches is not None:
         x_test, y_test = x_test[:test_size], y_test[:test_size]

@@ -7,6 +7,11 @@ slices. The only training-time transform, CIFAR's random crop and flip, works
 on a whole batch on the device (`random_crop_flip`). Loads are cached per
 process, so a worker running many runs reads each set once. Callers must not
 modify the returned tensors in place.
+
+The engine reads every data set as a `DataSource`: batches of training data
+(shuffled, augmented) and of test data, on the device. `TensorSource` serves
+the whole tensors above as index slices; a loader that streams from disk (the
+image-folder workload, trainer.imagefolder) returns its own source instead.
 """
 
 from __future__ import annotations
@@ -14,11 +19,66 @@ from __future__ import annotations
 import functools
 import math
 import random
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
 Tensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs, labels) on the device
+
+
+class DataSource:
+    """A run's data as batches on the device: what the engine trains on and evaluates.
+
+    `train_batches(generator, steps)` yields up to `steps` shuffled (and augmented)
+    training batches, their order and augmentation drawn from `generator`;
+    `test_batches(limit)` the test set in a fixed order, at most `limit` batches.
+    """
+
+    num_classes: int
+    train_size: int
+    batch_size: int
+
+    def train_batches(self, generator: torch.Generator, steps: int) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def test_batches(self, limit: int | None = None) -> Iterator[Batch]:
+        raise NotImplementedError
+
+
+class TensorSource(DataSource):
+    """Whole data sets held as tensors (on the device): batches are index slices, augmented there in one go."""
+
+    def __init__(
+        self,
+        tensors: Tensors,
+        num_classes: int,
+        batch_size: int,
+        eval_batch_size: int,
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    ):
+        self.x_train, self.y_train, self.x_test, self.y_test = tensors
+        self.num_classes, self.batch_size, self.eval_batch_size = num_classes, batch_size, eval_batch_size
+        self.train_size = len(self.x_train)
+        self.augment = augment
+
+    def train_batches(self, generator: torch.Generator, steps: int) -> Iterator[Batch]:
+        order = torch.randperm(self.train_size, device=self.x_train.device, generator=generator)
+        for step in range(steps):
+            batch = order[step * self.batch_size : (step + 1) * self.batch_size]
+            inputs = self.x_train[batch]
+            if self.augment is not None:
+                inputs = self.augment(inputs, generator)
+            yield inputs, self.y_train[batch]
+
+    def test_batches(self, limit: int | None = None) -> Iterator[Batch]:
+        size = self.eval_batch_size
+        end = len(self.x_test) if limit is None else min(len(self.x_test), limit * size)
+        for i in range(0, end, size):
+            yield self.x_test[i : min(i + size, end)], self.y_test[i : min(i + size, end)]
 
 
 class DataUnavailable(RuntimeError):

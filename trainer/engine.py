@@ -3,10 +3,11 @@
 It reads top to bottom: validate, data onto the device, model, optimizer (and,
 when resuming, their state from the checkpoint), then for each epoch train (the
 policy's LR written into the optimizer every iteration), evaluate, report, let
-an adaptive policy observe the epoch, checkpoint. Data lives on the device and
-batches are index slices of it (augmented there, batched, when the workload
-asks); losses and correct counts are summed in device tensors and read once per
-epoch, so no step waits for the host.
+an adaptive policy observe the epoch, checkpoint. Data comes as batches on the
+device (trainer.data.DataSource): index slices of whole sets held there
+(augmented there, batched, when the workload asks), or batches streamed from
+disk by a DataLoader; losses and correct counts are summed in device tensors and
+read once per epoch, so no step waits for the host.
 
 On CUDA the forward pass runs under bf16 autocast and conv nets use the
 channels_last memory format (on the CPU too, where oneDNN is faster with it);
@@ -16,7 +17,7 @@ channels_last memory format (on the CPU too, where oneDNN is faster with it);
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from trainer.core import (
     resolve_device,
     validate,
 )
+from trainer.data import Batch
 from trainer.divergence import find_divergence
 from trainer.metrics import lrbench_metrics
 from trainer.progress import Progress
@@ -108,11 +110,9 @@ def _run(
     torch.manual_seed(config.seed)  # the model's initialisation; seeds every CUDA device too
     shuffle_rng = torch.Generator(device=device).manual_seed(config.seed)  # data order and augmentation
 
-    # Data: whole sets on the device, once.
-    x_train, y_train, x_test, y_test = core.load_data(config, workload, device)
-    n_train = len(x_train)
-    batch_size = workload.batch_size
-    steps_per_epoch = core.steps_per_epoch(n_train, batch_size, config.limit_train_batches)
+    # Data: batches on the device (whole sets held there, once, for the workloads that fit).
+    data = core.open_data(config, plan, device)
+    steps_per_epoch = core.steps_per_epoch(data.train_size, data.batch_size, config.limit_train_batches)
     memory_format = core.memory_format(workload)
 
     # Model and optimizer. bf16 autocast on CUDA; plain float32 on CPU.
@@ -156,19 +156,14 @@ def _run(
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0
         lrs: list[float] = []
-        order = torch.randperm(n_train, device=device, generator=shuffle_rng)
         if progress is not None:
             progress.start_epoch(epoch, steps_per_epoch)
-        for step in range(steps_per_epoch):
+        for step, (inputs, targets) in enumerate(data.train_batches(shuffle_rng, steps_per_epoch)):
             lr = policy.lr_at(iteration, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
             lrs.append(lr)
 
-            batch = order[step * batch_size : (step + 1) * batch_size]
-            inputs, targets = x_train[batch], y_train[batch]
-            if workload.augment is not None:
-                inputs = workload.augment(inputs, shuffle_rng)
             with autocast():
                 logits = model(inputs.contiguous(memory_format=memory_format))
             loss = F.cross_entropy(logits.float(), targets)
@@ -181,9 +176,9 @@ def _run(
             if getattr(policy, "needs_step_loss", False):
                 policy.observe_step(iteration, loss.item())
 
-            loss_sum += loss.detach() * len(batch)  # non-finite from any bad step on
+            loss_sum += loss.detach() * len(targets)  # non-finite from any bad step on
             correct += (logits.detach().argmax(dim=1) == targets).sum()
-            seen += len(batch)
+            seen += len(targets)
             iteration += 1
             if iteration % STOP_CHECK_EVERY == 0 and stop_requested():
                 status = "cancelled"
@@ -198,7 +193,7 @@ def _run(
         train_seconds = time.perf_counter() - epoch_start
         samples += seen
 
-        test = _evaluate(model, x_test, y_test, workload.eval_batch_size, autocast, memory_format)
+        test = _evaluate(model, data.test_batches(config.limit_test_batches), autocast, memory_format)
         seconds = time.perf_counter() - epoch_start
         total_seconds += seconds
 
@@ -220,7 +215,7 @@ def _run(
             observe(epoch, metrics, config.epochs)
         if on_epoch is not None:
             on_epoch(metrics)
-        found = find_divergence(epochs, workload.num_classes, plan.divergence)
+        found = find_divergence(epochs, data.num_classes, plan.divergence)
         if found is not None:
             status, diverged_epoch, diverged_reason = "diverged", found.epoch, found.reason
         if checkpoint_path is not None:
@@ -276,19 +271,16 @@ def _load_checkpoint(path: Path, identity: dict[str, Any], epochs: int) -> dict[
 @torch.no_grad()
 def _evaluate(
     model: torch.nn.Module,
-    inputs: torch.Tensor,
-    labels: torch.Tensor,
-    batch_size: int,
+    batches: Iterable[Batch],
     autocast: Callable[[], torch.autocast],
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> dict[str, float]:
     model.eval()
+    scores, targets = [], []
     with autocast():
-        logits = torch.cat(
-            [
-                model(inputs[i : i + batch_size].contiguous(memory_format=memory_format)).float()
-                for i in range(0, len(inputs), batch_size)
-            ]
-        )
+        for inputs, labels in batches:
+            scores.append(model(inputs.contiguous(memory_format=memory_format)).float())
+            targets.append(labels)
+    logits, labels = torch.cat(scores), torch.cat(targets)
     loss = F.cross_entropy(logits, labels).item()
     return {"loss": loss, **lrbench_metrics(logits, labels)}

@@ -157,6 +157,8 @@ def plan_meta_train(
         values["epochs"] = spec.default_epochs
     from trainer import core
 
+    core.check_held_in_memory(spec)
+
     try:
         core.resolve_device(device)
     except ValueError as error:

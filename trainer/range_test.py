@@ -159,6 +159,7 @@ def plan_range_test(
 
     unknown_arguments("lr_range_test", RANGE_PARAMS, params)
     spec = get_workload(workload)
+    core.check_held_in_memory(spec)
     values = check(RANGE_PARAMS, params)
     if values["max_lr"] <= values["min_lr"]:
         raise UserInputError(

@@ -86,20 +86,33 @@ class OptimizerDefaults:
 
 @dataclass(frozen=True)
 class Option:
-    """One setting a workload takes, declared once: its check, default and help come from here."""
+    """One setting a workload takes, declared once: its check, default and help come from here.
+
+    A str option may list its `choices`; one whose default is None is required.
+    `model` options are keyword arguments of build_model, `data` options of
+    load_data (an option may be both).
+    """
 
     name: str
-    type: type  # int, float or bool
-    default: Any
+    type: type  # int, float, bool or str
+    default: Any  # None (str options only): the option is required
     low: float | None = None  # inclusive bounds, for int and float
     high: float | None = None
     low_open: bool = False  # True: the low bound itself is excluded
     help: str = ""
     model: bool = True  # True: a keyword argument of build_model
+    data: bool = False  # True: a keyword argument of load_data
+    choices: tuple[str, ...] = ()  # str options: the values allowed; (): any non-empty text
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
 
     def check(self, value: Any) -> Any:
         """The value as this option's type; ValueError naming the option otherwise."""
         where = f"workload_options.{self.name}"
+        if self.type is str:
+            return self._check_text(where, value)
         if self.type is bool:
             if not isinstance(value, bool):
                 raise ValueError(f"{where} must be true or false, got {value!r}")
@@ -118,6 +131,15 @@ class Option:
             raise ValueError(f"{where} must be {self._describe()}, got {value!r}")
         return value
 
+    def _check_text(self, where: str, value: Any) -> str:
+        if self.choices:
+            if value not in self.choices:
+                raise ValueError(f"{where} must be one of {', '.join(self.choices)}; got {value!r}")
+            return value
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT_OPTION:
+            raise ValueError(f"{where} must be non-empty text of at most {MAX_TEXT_OPTION} characters, got {value!r}")
+        return value
+
     def _describe(self) -> str:
         kind = "an integer" if self.type is int else "a number"
         left = "(" if self.low_open else "["
@@ -128,11 +150,17 @@ class Option:
             "name": self.name,
             "type": self.type.__name__,
             "default": self.default,
+            "required": self.required,
             "low": self.low,
             "high": self.high,
             "low_open": self.low_open,
+            "choices": list(self.choices),
+            "data": self.data,
             "help": self.help,
         }
+
+
+MAX_TEXT_OPTION = 1000  # characters of a text option (a path, say)
 
 
 def _number(value: float | None) -> str:
@@ -148,7 +176,11 @@ class Workload:
     `load_data(data_dir)` returns four CPU tensors (x_train, y_train, x_test,
     y_test), labels int64 class indices in [0, num_classes); `build_model(**model
     options)` returns a module mapping a batch of inputs to (batch, num_classes)
-    scores. Bad declarations raise ValueError naming the field.
+    scores. A workload with data options (`Option(data=True)`: a folder, an image
+    size) is called `load_data(data_dir, **data options)` and returns an object
+    whose `source(device, eval_batch_size)` is a trainer.data.DataSource (its
+    batches, and its own num_classes); only the engine trains such a workload.
+    Bad declarations raise ValueError naming the field.
     """
 
     name: str  # lower case letters, digits, ".", "_", "-"; at most 50 characters
@@ -223,10 +255,15 @@ class Workload:
         if len(set(names)) != len(names):
             raise ValueError(f"options: each name once, got {names}")
         for option in self.options:
-            if option.type not in (int, float, bool):
-                raise ValueError(f"options: {option.name!r} has type {option.type!r}; int, float or bool")
+            if option.type not in (int, float, bool, str):
+                raise ValueError(f"options: {option.name!r} has type {option.type!r}; int, float, bool or str")
+            if option.choices and (option.type is not str or not all(isinstance(c, str) for c in option.choices)):
+                raise ValueError(f"options: {option.name!r} has choices; only a str option may, each a str")
+            if option.required and option.type is not str:
+                raise ValueError(f"options: {option.name!r} has no default; only a str option may be required")
             try:
-                option.check(option.default)
+                if not option.required:
+                    option.check(option.default)
             except ValueError as error:
                 raise ValueError(f"options: the default of {option.name!r} is invalid: {error}") from None
         if self.cpu_threads is not None and (not isinstance(self.cpu_threads, int) or self.cpu_threads < 1):
@@ -238,7 +275,8 @@ class Workload:
     def resolve_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         """Every option's value: the given ones checked, the others their defaults.
 
-        Raises ValueError naming the option: an unknown name, a wrong type or an out-of-range value.
+        Raises ValueError naming the option: an unknown name, a missing required
+        one, a wrong type or an out-of-range value.
         """
         given = {} if given is None else given
         if not isinstance(given, Mapping):
@@ -248,9 +286,31 @@ class Workload:
         if unknown:
             valid = f"valid options: {', '.join(declared)}" if declared else "it takes no options"
             raise ValueError(f"workload_options.{unknown[0]}: unknown option of {self.name!r}; {valid}")
+        missing = [o for o in self.options if o.required and given.get(o.name) is None]
+        if missing:
+            raise ValueError(
+                f"workload_options.{missing[0].name} is required by {self.name!r}: {missing[0].help or 'no default'}"
+            )
         return {
             name: option.check(given[name]) if name in given else option.default for name, option in declared.items()
         }
+
+    @property
+    def has_data_options(self) -> bool:
+        """True: its data depends on options (a folder, an image size); load_data returns a DataSource maker."""
+        return any(o.data for o in self.options)
+
+    def changed_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The given options, checked, without those at their defaults: what tells two runs' settings apart
+        (a run stores these, so that {} and the defaults spelt out are the same run). ValueError as resolve_options.
+        """
+        declared = {o.name: o for o in self.options}
+        return {name: value for name, value in self.resolve_options(given).items() if value != declared[name].default}
+
+    def data_options(self, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The keyword arguments of load_data: the data options (checked; defaults for the others)."""
+        resolved = self.resolve_options(options)
+        return {o.name: resolved[o.name] for o in self.options if o.data}
 
     def create_model(self, options: Mapping[str, Any] | None = None) -> nn.Module:
         """The model, built with the model options (checked; defaults for the others)."""
@@ -666,6 +726,73 @@ CIFAR10_PRERESNET32 = Workload(
     **_CIFAR10,
 )
 
+# The image-folder workload: any torchvision classifier on a folder of images (trainer.imagefolder).
+# Its classifiers by name: torchvision's list_models(module=torchvision.models), written out so that the
+# web process checks the name without importing torch (a unit test keeps the two equal).
+TORCHVISION_CLASSIFIERS = (
+    "alexnet", "convnext_base", "convnext_large", "convnext_small", "convnext_tiny", "densenet121", "densenet161",
+    "densenet169", "densenet201", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+    "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_v2_l",
+    "efficientnet_v2_m", "efficientnet_v2_s", "googlenet", "inception_v3", "maxvit_t", "mnasnet0_5", "mnasnet0_75",
+    "mnasnet1_0", "mnasnet1_3", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "regnet_x_16gf",
+    "regnet_x_1_6gf", "regnet_x_32gf", "regnet_x_3_2gf", "regnet_x_400mf", "regnet_x_800mf", "regnet_x_8gf",
+    "regnet_y_128gf", "regnet_y_16gf", "regnet_y_1_6gf", "regnet_y_32gf", "regnet_y_3_2gf", "regnet_y_400mf",
+    "regnet_y_800mf", "regnet_y_8gf", "resnet101", "resnet152", "resnet18", "resnet34", "resnet50",
+    "resnext101_32x8d", "resnext101_64x4d", "resnext50_32x4d", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
+    "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "squeezenet1_0", "squeezenet1_1", "swin_b", "swin_s", "swin_t",
+    "swin_v2_b", "swin_v2_s", "swin_v2_t", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+    "vgg19_bn", "vit_b_16", "vit_b_32", "vit_h_14", "vit_l_16", "vit_l_32", "wide_resnet101_2", "wide_resnet50_2",
+)
+
+IMAGE_FOLDER = Workload(
+    name="image-folder",
+    prefers_gpu=True,
+    title="Your image folder, any torchvision classifier",
+    description=(
+        "A folder of images in torchvision's ImageFolder layout (train/<class>/, val/<class>/, on the worker) "
+        "and a torchvision classification model by name (resnet18, mobilenet_v3_small, ...), randomly "
+        "initialised; random resized crops and flips for training, a centre crop for testing. The classes "
+        "are the folder's. Held in memory when it fits, streamed by DataLoader workers otherwise."
+    ),
+    num_classes=2,  # a stand-in: the folder's classes decide (the model's outputs, the divergence rule's chance)
+    batch_size=64,  # the batch_size option's default; the option decides
+    default_epochs=30,
+    target_accuracy=0.80,
+    optimizer=OptimizerDefaults(momentum=0.9, weight_decay=5e-5),  # torchvision's recipes for its small nets
+    load_data="trainer.imagefolder:load",
+    build_model="trainer.imagefolder:build_model",
+    channels_last=True,
+    eval_batch_size=256,
+    input_shape=(3, 224, 224),
+    options=(
+        Option(
+            "path",
+            str,
+            None,
+            help="the image folder on the worker: train/<class>/ and val/<class>/ (torchvision's ImageFolder layout)",
+            data=True,
+        ),
+        Option("model", str, "resnet18", help="a torchvision classification model", choices=TORCHVISION_CLASSIFIERS),
+        Option("image_size", int, 224, low=16, high=1024, help="the side of the square images the model sees",
+               data=True),
+        Option("batch_size", int, 64, low=1, high=4096, help="training images per iteration", model=False, data=True),
+        Option(
+            "loading",
+            str,
+            "auto",
+            choices=("auto", "memory", "stream"),
+            help="memory: decode once and hold the images on the device; stream: read them every epoch with "
+            "DataLoader workers; auto: memory when they fit 2 GiB (a quarter of a GPU's free memory)",
+            model=False,
+            data=True,
+        ),
+        Option("workers", int, 4, low=0, high=64, help="DataLoader worker processes (0: read in the training "
+               "process)", model=False, data=True),
+        Option("pretrained", bool, False, help="start from torchvision's ImageNet weights where they are on disk "
+               "already (never downloaded)"),
+    ),
+)
+
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
@@ -677,6 +804,7 @@ WORKLOADS: dict[str, Workload] = {
         CIFAR10_CNN3,
         CIFAR10_RESNET20,
         CIFAR10_PRERESNET32,
+        IMAGE_FOLDER,
     )
 }
 plugins.set_builtins(Workload, WORKLOADS)

@@ -69,15 +69,21 @@ def queue_run(
     seed: int = 0,
     target_accuracy: float | None = None,
     device: str = Run.Device.AUTO,
+    workload_options: dict | None = None,
 ) -> Run:
     """Store a queued run and hand its id to a worker of its device once the row is committed.
 
-    QuotaExceeded, or fleet.NoGpuWorkers (a ValueError naming `device`) when it asks for a GPU that no worker has.
+    The workload options are stored as those that differ from the workload's
+    defaults. QuotaExceeded; fleet.NoGpuWorkers (a ValueError naming `device`)
+    when it asks for a GPU that no worker has; a ValueError naming the option
+    ("workload_options.path ...") for bad options (forms and the API check them first).
     """
     from trainer.workloads import get_workload
 
+    spec = get_workload(workload)
+    options = spec.changed_options(workload_options)
     if target_accuracy is None:
-        target_accuracy = get_workload(workload).target_accuracy
+        target_accuracy = spec.target_accuracy
     queue = fleet.queue_for(workload, device)
     with transaction.atomic():
         run = create_run_within_quota(
@@ -85,6 +91,7 @@ def queue_run(
             created_by=user,
             policy=policy,
             workload=workload,
+            workload_options=options,
             epochs=epochs,
             seed=seed,
             target_accuracy=target_accuracy,

@@ -25,15 +25,21 @@ def create_study(
     description: str = "",
     device: str = Run.Device.AUTO,
     halving_eta: int | None = None,
+    workload_options: dict | None = None,
 ) -> Study:
     """Store a study and queue one run per (policy, base-LR scale, seed).
 
     Every scaled spec is validated before anything is stored: a scale that
     pushes an LR out of its range fails the whole request, naming the policy.
     With halving_eta, the runs first train to the first rung of successive
-    halving (dashboard/actions/halving.py).
+    halving (dashboard/actions/halving.py). Every run gets the workload options
+    (stored as those that differ from the defaults; a ValueError naming the
+    option for bad ones: forms and the API check them first).
     """
     from trainer.workloads import get_workload
+
+    spec = get_workload(workload)
+    options = spec.changed_options(workload_options)
 
     first_rung = None
     if halving_eta is not None:
@@ -42,7 +48,7 @@ def create_study(
         first_rung = halving.rung_epochs(epochs, halving_eta)[0]
 
     if target_accuracy is None:
-        target_accuracy = get_workload(workload).target_accuracy
+        target_accuracy = spec.target_accuracy
     scales = lr_scales or [1.0]
     queue = fleet.queue_for(workload, device)
     scaled = {(policy.pk, scale): scale_spec(policy.spec, scale) for policy in policies for scale in scales}
@@ -60,6 +66,7 @@ def create_study(
             name=name,
             description=description,
             workload=workload,
+            workload_options=options,
             epochs=epochs,
             seeds=seeds,
             target_accuracy=target_accuracy,
@@ -77,6 +84,7 @@ def create_study(
                     policy_spec=scaled[(policy.pk, scale)],
                     lr_scale=scale,
                     workload=workload,
+                    workload_options=options,
                     epochs=epochs,
                     seed=seed,
                     target_accuracy=target_accuracy,

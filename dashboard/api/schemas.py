@@ -52,6 +52,7 @@ class RunStateSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=[value for value, _ in Run.Status.choices])
     workload = serializers.CharField()
+    workload_options = serializers.DictField(help_text="the workload's options that differ from its defaults")
     policy = serializers.IntegerField()
     policy_name = serializers.CharField()
     policy_spec = serializers.DictField()
@@ -98,6 +99,7 @@ class StudyStateSerializer(serializers.Serializer):
     description = serializers.CharField(allow_blank=True)
     team = serializers.CharField()
     workload = serializers.CharField()
+    workload_options = serializers.DictField(help_text="every run's workload options (those not at the defaults)")
     epochs = serializers.IntegerField()
     seeds = serializers.ListField(child=serializers.IntegerField())
     target_accuracy = serializers.FloatField()
@@ -116,6 +118,10 @@ class StudyDetailSerializer(StudyStateSerializer):
 
 class LeaderboardSerializer(serializers.Serializer):
     workload = serializers.CharField()
+    options = serializers.DictField(help_text="the board's workload options (those that differ from the defaults)")
+    variants = serializers.ListField(
+        child=serializers.DictField(), help_text="every set of workload options that runs of this workload used"
+    )
     epochs = serializers.IntegerField(allow_null=True)
     budgets = serializers.ListField(child=serializers.IntegerField())
     view = serializers.CharField()

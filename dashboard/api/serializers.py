@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 
 from django.conf import settings
@@ -8,7 +9,7 @@ from rest_framework import serializers
 from dashboard import access, fleet, halving, leaderboard
 from dashboard.models import Policy, Run
 from trainer import schedules
-from trainer.workloads import list_workloads
+from trainer.workloads import get_workload, list_workloads
 
 
 class SpecField(serializers.JSONField):
@@ -24,6 +25,27 @@ class SpecField(serializers.JSONField):
 
 def _workload_names() -> list[str]:
     return [w["name"] for w in list_workloads()]
+
+
+def _checked_options(data: dict) -> dict:
+    """data["workload_options"] checked against data["workload"]'s declaration, kept where they differ from
+    its defaults; a 400 naming the option ("workload_options.path is required ...") otherwise."""
+    try:
+        data["workload_options"] = get_workload(data["workload"]).changed_options(data.get("workload_options"))
+    except ValueError as exc:
+        raise serializers.ValidationError({"workload_options": [str(exc)]}) from None
+    return data
+
+
+class WorkloadOptionsField(serializers.DictField):
+    """A run's (or every run of a study's) workload options; checked against the workload by _checked_options."""
+
+    def __init__(self, **kwargs) -> None:
+        help_text = (
+            'the workload\'s options (GET /api/workloads/ lists them), e.g. {"path": "/data/flowers", '
+            '"model": "resnet18"} for image-folder'
+        )
+        super().__init__(required=False, default=dict, help_text=help_text, **kwargs)
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -81,6 +103,7 @@ class RunCreateSerializer(serializers.Serializer):
     device = serializers.ChoiceField(
         choices=Run.Device.choices, default=Run.Device.AUTO, help_text="the kind of worker: auto, cpu or gpu"
     )
+    workload_options = WorkloadOptionsField()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -88,6 +111,9 @@ class RunCreateSerializer(serializers.Serializer):
         if request is not None:
             self.fields["policy"].queryset = access.usable_policies(request.user)
         self.fields["workload"].choices = _workload_names()
+
+    def validate(self, data):
+        return _checked_options(data)
 
     def validate_device(self, value: str) -> str:
         return _checked_device(value)
@@ -100,6 +126,12 @@ class RunCreateSerializer(serializers.Serializer):
 
 class LeaderboardQuerySerializer(serializers.Serializer):
     workload = serializers.ChoiceField(choices=[])
+    options = serializers.CharField(
+        required=False,
+        max_length=2000,
+        help_text='the workload options of the board, as JSON: {"path": "/data/flowers"}; '
+        "absent: the defaults' board (the latest run's options where no run has the defaults)",
+    )
     epochs = serializers.IntegerField(min_value=1, required=False)
     view = serializers.ChoiceField(choices=leaderboard.VIEWS, default="team")
     rank = serializers.ChoiceField(choices=leaderboard.RANKINGS, default="lrbench")
@@ -111,6 +143,18 @@ class LeaderboardQuerySerializer(serializers.Serializer):
         request = self.context.get("request")
         reported = leaderboard.reported_workloads(request.user) if request is not None else []
         self.fields["workload"].choices = [*_workload_names(), *reported]
+
+    def validate(self, data):
+        if "options" not in data:
+            return data
+        try:
+            options = json.loads(data["options"])
+            data["options"] = get_workload(data["workload"]).changed_options(options)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise serializers.ValidationError({"options": [f"options must be a JSON object: {exc}"]}) from None
+        except ValueError as exc:
+            raise serializers.ValidationError({"options": [str(exc)]}) from None
+        return data
 
     def validate_weights(self, value: str) -> dict[str, float]:
         try:
@@ -142,6 +186,8 @@ class StudyCreateSerializer(serializers.Serializer):
         allow_null=True,
         help_text="successive halving: at each rung the top 1/eta of the policies go on, the rest stop early",
     )
+
+    workload_options = WorkloadOptionsField()
 
     def validate_device(self, value: str) -> str:
         return _checked_device(value)
@@ -177,6 +223,7 @@ class StudyCreateSerializer(serializers.Serializer):
         return scales
 
     def validate(self, data):
+        data = _checked_options(data)
         runs = len(data["policies"]) * len(data["seeds"]) * len(data.get("lr_scales") or [1.0])
         if runs > settings.ARENA_MAX_STUDY_RUNS:
             raise serializers.ValidationError(

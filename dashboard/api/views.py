@@ -226,6 +226,7 @@ def _board(request: Request) -> tuple[dict, str]:
         request.user,
         params["workload"],
         params.get("epochs"),
+        options=params.get("options"),
         view=params["view"],
         rank=params["rank"],
         weights=params.get("weights") or {},
@@ -293,6 +294,7 @@ def studies(request: Request) -> Response:
                 lr_scales=data.get("lr_scales"),
                 device=data["device"],
                 halving_eta=data.get("halving_eta"),
+                workload_options=data["workload_options"],
             )
         except actions.QuotaExceeded as exc:
             raise quota_error(exc) from None

@@ -9,6 +9,12 @@ register = template.Library()
 
 
 @register.filter
+def json_text(value) -> str:
+    """A value as compact JSON text (a board's workload options in its selector); autoescaped where shown."""
+    return json.dumps(value)
+
+
+@register.filter
 def metric(row: dict, name: str) -> dict:
     return row.get(name) or {}
 

@@ -43,6 +43,17 @@ def in_memory_channel_layer(settings):
 
 
 @pytest.fixture
+def one_cpu_thread():
+    """One intra-op thread: two cores are shared with other processes, and one thread is the fastest there."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def cast(db):
     from django.contrib.auth import get_user_model
 

@@ -130,6 +130,7 @@ def test_workloads_lists_every_workload(capsys):
         "cifar10-cnn3",
         "cifar10-resnet20",
         "cifar10-preresnet32",
+        "image-folder",
     ]
     assert "charlm" in [w["name"] for w in listed if w["plugin"] is not None]  # the test session installs it
 
@@ -140,6 +141,9 @@ def test_workloads_shows_each_workloads_options(capsys):
     out = capsys.readouterr().out
     assert "--option depth=... (int, default 4)" in out
     assert "--option fix_bn=... (bool, default false)" in out
+    assert "--option path=... (str, required)" in out
+    assert '--option loading=... (str, one of auto, memory, stream; default "auto")' in out
+    assert '--option model=... (str, one of 80 names, alexnet to wide_resnet50_2 (--json lists them); default' in out
 
 
 def short(workload: str, *flags: str) -> list[str]:

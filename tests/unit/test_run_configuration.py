@@ -20,11 +20,17 @@ SPECS = [
 ]
 
 
+OPTIONS = {"image-folder": {"path": "/data/flowers", "batch_size": 32}}  # its folder is required; its batch an option
+
+
 @pytest.mark.parametrize("workload", [w["name"] for w in list_workloads()])
 @pytest.mark.parametrize("spec", SPECS, ids=["FIX", "EXPGROW"])
 def test_the_configuration_shown_is_the_one_the_engine_resolves(cast, step_policy, workload, spec):
-    run = Run(team=cast.team, policy=step_policy, policy_spec=spec, workload=workload, epochs=1)
-    config = TrainConfig(workload=workload, policy=spec, epochs=1, device="cpu")
+    options = OPTIONS.get(workload, {})
+    run = Run(
+        team=cast.team, policy=step_policy, policy_spec=spec, workload=workload, workload_options=options, epochs=1
+    )
+    config = TrainConfig(workload=workload, policy=spec, epochs=1, device="cpu", workload_options=options)
     if "wd" in spec and get_workload(workload).optimizer.name != "sgd":
         # Li & Arora's conversions stand in for SGD's weight decay: the engine refuses them with Adam(W).
         with pytest.raises(UserInputError, match="optimizer.name"):
@@ -35,7 +41,7 @@ def test_the_configuration_shown_is_the_one_the_engine_resolves(cast, step_polic
 
     assert shown["optimizer"] == plan.optimizer
     assert shown["workload_options"] == plan.options
-    assert shown["batch_size"] == plan.workload.batch_size
+    assert shown["batch_size"] == plan.options.get("batch_size", plan.workload.batch_size)
 
 
 def test_the_run_page_shows_optimizer_batch_size_policy_and_device(cast, step_policy, client):

@@ -155,7 +155,9 @@ def test_string_factories_are_imported_only_when_called():
         ({"load_data": 42}, "load_data"),
         ({"input_shape": (0,)}, "input_shape"),
         ({"prefers_gpu": "yes"}, "prefers_gpu"),
-        ({"options": (Option("path", str, "/data"),)}, "options"),
+        ({"options": (Option("paths", list, []),)}, "options"),  # int, float, bool or str
+        ({"options": (Option("size", int, None),)}, "options"),  # only a str option may be required
+        ({"options": (Option("mode", str, "a", choices=("b", "c")),)}, "options"),
         ({"options": (Option("depth", int, 0, low=1),)}, "options"),
     ],
 )
