@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dashboard', '0009_self_reported_runs'),
-        ('dashboard', '0010_study_workload_options'),
+        ("dashboard", "0009_self_reported_runs"),
+        ("dashboard", "0010_study_workload_options"),
     ]
 
-    operations = [
-    ]
+    operations = []
