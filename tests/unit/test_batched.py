@@ -122,15 +122,6 @@ def vmapped_convolutions(monkeypatch):
 
 
 @pytest.fixture
-def one_cpu_thread():
-    # LeNet on a CPU shared with other processes: one intra-op thread is several times faster than two.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
 def in_float64(monkeypatch) -> Callable[[str], None]:
     """Train a workload in float64: its models and its inputs (labels stay int64)."""
 
