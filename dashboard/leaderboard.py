@@ -11,7 +11,9 @@ leader, Holm-corrected). Diverged runs are counted beside the means, never
 averaged in. Runs at a base-LR scale other than 1 feed the robustness column
 only. Seconds are each run's own (its share of a batch) and carry the device
 they were measured on; the board lists the devices behind its seconds. Runs
-that a team's own loop reported (self-reported) are counted per row and marked.
+that a team's own loop reported (self-reported) are counted per row and marked;
+their workload is the team's own ("<team-slug>/<name>"), so such a board holds
+one team's runs only, in the team view and the shared one alike.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def board_runs(user, view: str) -> QuerySet[Run]:
 
 def reported_workloads(user) -> list[str]:
     """The names of the teams' own workloads (self-reported runs) on the boards a user sees: their teams'
-    and the shared one. Each is a board of its own beside the built-in workloads, whose names it cannot take."""
+    and the shared one. Each is a board of its own beside the built-in workloads, whose names it cannot take,
+    and one team's only: it is stored as "<team-slug>/<name>" (actions.team_workload)."""
     runs = (access.runs_for(user) | access.published_runs()).filter(self_reported=True)
     return sorted(runs.order_by().values_list("workload", flat=True).distinct())
 

@@ -157,7 +157,9 @@ class Run(Leased):
     # The spec as it was when the run was queued: editing a policy later must
     # not change what an old run means.
     policy_spec = models.JSONField()
-    workload = models.CharField(max_length=50, db_index=True)
+    # A built-in workload's name; a self-reported run's is its team's own, "<team-slug>/<name>", so that the
+    # boards of two teams' workloads of one name never mix (actions.team_workload).
+    workload = models.CharField(max_length=151, db_index=True)
     # The workload's options that differ from its defaults ({} for none), checked when queued:
     # {"path": "/data/flowers", "model": "mobilenet_v3_small"}. Part of what a board compares.
     workload_options = models.JSONField(default=dict, blank=True)

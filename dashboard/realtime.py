@@ -7,13 +7,17 @@ recover it from the database.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 
 import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
+# At most 60 characters: never "sha256." and a digest (71), so a name kept as it is never meets a hashed one.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,59}")
 
 
 def run_group(run_id: int) -> str:
@@ -35,10 +39,17 @@ def leaderboard_group(workload: str, team_id: int | None = None) -> str:
     change goes to the team's group, or to the shared group when it is a published entry
     (see access.board_audience).
     """
-    # Channels accepts ASCII letters, digits, "-", "_" and "." in group names only.
-    safe = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_." else "_" for ch in workload)
     audience = f"team{team_id}" if team_id is not None else "shared"
-    return f"leaderboard-{audience}-{safe}"[:99]
+    return f"leaderboard-{audience}-{_group_safe(workload)}"
+
+
+def _group_safe(name: str) -> str:
+    """A name as Channels accepts it in a group name (ASCII letters, digits, "-", "_" and ".", under 100
+    characters), one to one: a built-in workload's name as it is; any other (a team's own, "<team-slug>/<name>",
+    or a long one) by its SHA-256, so that two names never share a group (cutting or replacing "/" would)."""
+    if SAFE_NAME.fullmatch(name):
+        return name
+    return "sha256." + hashlib.sha256(name.encode()).hexdigest()
 
 
 def publish(group: str, message: dict) -> None:

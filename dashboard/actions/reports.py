@@ -11,6 +11,10 @@ requeues a self-reported run; once its lease expired (the loop died, its
 machine is gone) it ends it as failed (`abandon_silent_runs`), so that the run
 holds no quota slot for good.
 
+A self-reported workload belongs to its team: the run stores it as
+"<team-slug>/<name>" (`team_workload`), so that two teams that pick the same
+name never share a board, in any view.
+
 Reports are idempotent by epoch number, so that a client may re-send whatever
 it is unsure was delivered: an epoch already stored with the same values is a
 no-op; with other values it is an `EpochConflict`. New epochs come in order,
@@ -71,6 +75,8 @@ def open_reported_run(
     With a `client_key` (the client's, one per open) the open is idempotent: the team's run opened with
     that key comes back unchanged (False) when the values match, else OpenConflict names the first that differs.
     """
+    if "workload" in fields:
+        fields["workload"] = team_workload(team, fields["workload"])
     asked = {"policy": policy, "epochs": epochs, "device": device[:100], **fields}
     with transaction.atomic():
         Team.objects.select_for_update().filter(pk=team.pk).first()  # one open at a time per team
@@ -88,6 +94,17 @@ def open_reported_run(
         run.refresh_from_db()
         broadcast_run_state(run)
     return run, True
+
+
+def team_workload(team: Team, name: str) -> str:
+    """A self-reported workload as the run stores it: "<team-slug>/<name>". `name` is the bare name, or the
+    full one when its prefix is this team's slug; another prefix is a ReportRefused on `workload`."""
+    prefix, slash, bare = name.rpartition("/")
+    if slash and prefix != team.slug:
+        raise ReportRefused(
+            f"{name!r} belongs to another team: give your workload's bare name, or {team.slug}/<name>.", "workload"
+        )
+    return f"{team.slug}/{bare}"
 
 
 def _check_same_open(run: Run, user, asked: dict) -> None:

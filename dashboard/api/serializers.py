@@ -276,6 +276,7 @@ class RunFilterSerializer(serializers.Serializer):
 # -- self-reported runs (dashboard/actions/reports.py) ---------------------------------------------------
 
 REPORTED_WORKLOAD = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,48}[a-z0-9])?")
+TEAM_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 EXTRA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 MAX_EXTRA_METRICS = 32
 
@@ -294,9 +295,10 @@ class NumberField(serializers.FloatField):
 class ReportedRunCreateSerializer(serializers.Serializer):
     policy = serializers.PrimaryKeyRelatedField(queryset=Policy.objects.none())
     workload = serializers.CharField(
-        max_length=50,
+        max_length=151,
         help_text="your own workload's name: lowercase letters, digits, '.', '_' and '-', 1 to 50 characters, "
-        "not the name of a built-in workload; it names the run's leaderboard with its epochs",
+        "not the name of a built-in workload; the run stores it as <team-slug>/<name> (that form is accepted "
+        "too, with the run's team's slug), which names the run's leaderboard with its epochs: a team's own",
     )
     epochs = serializers.IntegerField(min_value=1, help_text="the budget: every one of them is reported")
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
@@ -323,13 +325,17 @@ class ReportedRunCreateSerializer(serializers.Serializer):
             self.fields["policy"].queryset = access.usable_policies(request.user)
 
     def validate_workload(self, value: str) -> str:
-        if not REPORTED_WORKLOAD.fullmatch(value):
+        """The bare name, or <team-slug>/<name>: actions.team_workload checks the slug against the run's team."""
+        prefix, slash, name = value.rpartition("/")
+        if slash and not TEAM_SLUG.fullmatch(prefix):
+            raise serializers.ValidationError("Your workload's bare name, or <your team's slug>/<name>.")
+        if not REPORTED_WORKLOAD.fullmatch(name):
             raise serializers.ValidationError(
                 "Lowercase letters, digits, '.', '_' and '-', starting and ending with a letter or digit."
             )
-        if value in _workload_names():
+        if name in _workload_names():
             raise serializers.ValidationError(
-                f"{value!r} is a built-in workload, whose board holds runs trained by LR Arena's workers: "
+                f"{name!r} is a built-in workload, whose board holds runs trained by LR Arena's workers: "
                 "name your own workload differently."
             )
         return value

@@ -255,7 +255,8 @@ def leaderboard_view(request: Request) -> Response:
 @api_view(["GET"])
 def leaderboard_export(request: Request) -> HttpResponse:
     data, fmt = _board(request)
-    name = f"leaderboard-{data['workload']}-{data['epochs']}ep-{data['view']}"
+    workload = data["workload"].replace("/", "--")  # a team's own workload is "<team-slug>/<name>"
+    name = f"leaderboard-{workload}-{data['epochs']}ep-{data['view']}"
     if fmt == "csv":
         return exports.csv_response(leaderboard.flat_rows(data), f"{name}.csv")
     return exports.json_response(data, f"{name}.json")

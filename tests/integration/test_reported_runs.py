@@ -63,7 +63,7 @@ def test_the_readme_example_trains_its_own_loop_and_the_run_succeeds_with_the_po
     api = stack.api(stack.token())
     detail = api.get(f"{stack.base_url}/api/runs/{run_id}/").json()
     assert detail["status"] == "succeeded" and detail["self_reported"] is True
-    assert detail["workload"] == "digits-my-mlp" and detail["iterations_per_epoch"] == 28
+    assert detail["workload"] == "demo/digits-my-mlp" and detail["iterations_per_epoch"] == 28
     rows = detail["epoch_metrics"]
     assert [e["epoch"] for e in rows] == [1, 2, 3, 4]
     assert rows[-1]["test_acc"] > 0.5 and rows[-1]["iterations"] == 4 * 28
@@ -78,10 +78,11 @@ def test_the_readme_example_trains_its_own_loop_and_the_run_succeeds_with_the_po
         assert row["lr_mean"] == pytest.approx(expected_mean, rel=1e-9)
     assert detail["summary"]["final_acc"] == rows[-1]["test_acc"]
 
-    board = api.get(f"{stack.base_url}/api/leaderboard/", params={"workload": "digits-my-mlp", "epochs": 4}).json()
+    board = api.get(f"{stack.base_url}/api/leaderboard/", params={"workload": "demo/digits-my-mlp", "epochs": 4}).json()
     row = next(r for r in board["rows"] if r["policy"] == detail["policy"])
     assert row["self_reported"] >= 1 and board["self_reported"] is True
-    page = api.get(f"{stack.base_url}/api/leaderboard/export/", params={"workload": "digits-my-mlp", "format": "csv"})
+    export = {"workload": "demo/digits-my-mlp", "format": "csv"}
+    page = api.get(f"{stack.base_url}/api/leaderboard/export/", params=export)
     assert "self_reported_runs" in page.text.splitlines()[0]
 
 
@@ -165,5 +166,6 @@ def test_the_same_open_sent_twice_at_once_opens_one_run(stack):
         answers = list(pool.map(lambda _: api.post(f"{stack.base_url}/api/runs/reported/", json=body), range(2)))
     assert sorted(answer.status_code for answer in answers) == [200, 201], [a.text for a in answers]
     assert answers[0].json()["id"] == answers[1].json()["id"]
-    runs = api.get(f"{stack.base_url}/api/runs/", params={"workload": "it-twice-at-once"}).json()["results"]
+    runs = api.get(f"{stack.base_url}/api/runs/", params={"workload": "demo/it-twice-at-once"}).json()["results"]
     assert [run["id"] for run in runs] == [answers[0].json()["id"]]
+    assert answers[0].json()["workload"] == "demo/it-twice-at-once"

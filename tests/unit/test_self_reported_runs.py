@@ -392,17 +392,18 @@ def test_reported_runs_enter_the_teams_board_for_their_workload_marked_self_repo
 ):
     finished_reported_run(reporter, step_policy)
 
-    assert leaderboard.reported_workloads(cast.carol) == ["my-cifar-resnet"]
+    assert leaderboard.reported_workloads(cast.carol) == ["vision/my-cifar-resnet"]
     assert leaderboard.reported_workloads(cast.oscar) == []  # private to the team until published
-    board = reporter.get("/api/leaderboard/", {"workload": "my-cifar-resnet", "epochs": 3}).json()
+    board = reporter.get("/api/leaderboard/", {"workload": "vision/my-cifar-resnet", "epochs": 3}).json()
     (row,) = board["rows"]
     assert row["policy"] == step_policy.pk and row["n"] == 1 and row["self_reported"] == 1
     assert board["self_reported"] is True
-    csv = reporter.get("/api/leaderboard/export/", {"workload": "my-cifar-resnet", "format": "csv"})
+    csv = reporter.get("/api/leaderboard/export/", {"workload": "vision/my-cifar-resnet", "format": "csv"})
+    assert 'filename="leaderboard-vision--my-cifar-resnet-3ep-team.csv"' in csv["Content-Disposition"]
     header, line = csv.content.decode().splitlines()[:2]
     assert line.split(",")[header.split(",").index("self_reported_runs")] == "1"
     client.force_login(cast.carol)
-    page = client.get("/leaderboard/", {"workload": "my-cifar-resnet"})
+    page = client.get("/leaderboard/", {"workload": "vision/my-cifar-resnet"})
     assert page.status_code == 200 and 'class="self-reported-mark"' in page.content.decode()
 
 
@@ -439,9 +440,9 @@ def finished_reported_run(reporter, policy):
 
 def test_a_reported_workload_can_be_picked_for_performance_profiles(reporter, step_policy):
     finished_reported_run(reporter, step_policy)
-    response = reporter.get("/api/leaderboard/profile/", {"boards": "my-cifar-resnet:3"})
+    response = reporter.get("/api/leaderboard/profile/", {"boards": "vision/my-cifar-resnet:3"})
     assert response.status_code == 200, response.json()
-    assert [b["workload"] for b in response.json()["boards"]] == ["my-cifar-resnet"]
+    assert [b["workload"] for b in response.json()["boards"]] == ["vision/my-cifar-resnet"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -459,7 +460,7 @@ async def test_the_board_socket_of_a_reported_workload_tells_the_team_when_a_run
     run = await database_sync_to_async(open_run)(reporter, step_policy)  # the board exists once a run is opened
     key = await database_sync_to_async(lambda: Token.objects.create(user=getattr(cast, role)).key)()
     ws = WebsocketCommunicator(
-        application, "/ws/leaderboard/my-cifar-resnet/", headers=[(b"authorization", f"Token {key}".encode())]
+        application, "/ws/leaderboard/vision%2Fmy-cifar-resnet/", headers=[(b"authorization", f"Token {key}".encode())]
     )
     connected, _ = await ws.connect()
     assert connected is told  # outsiders do not learn that the team has such a workload
@@ -468,5 +469,118 @@ async def test_the_board_socket_of_a_reported_workload_tells_the_team_when_a_run
     for n in (1, 2, 3):
         await database_sync_to_async(post_epoch)(reporter, run["id"], epoch(n))
     await database_sync_to_async(reporter.post)(f"/api/runs/{run['id']}/finish/")
-    assert await ws.receive_json_from(timeout=2) == {"type": "changed", "workload": "my-cifar-resnet"}
+    assert await ws.receive_json_from(timeout=2) == {"type": "changed", "workload": "vision/my-cifar-resnet"}
     await ws.disconnect()
+
+
+# -- a self-reported workload is its team's own: "<team-slug>/<name>" ------------------------------------
+
+
+def test_the_run_stores_the_workload_under_its_teams_slug(reporter, step_policy):
+    assert open_run(reporter, step_policy)["workload"] == "vision/my-cifar-resnet"
+    assert open_run(reporter, step_policy, workload="vision/my-cifar-resnet")["workload"] == "vision/my-cifar-resnet"
+
+
+@pytest.mark.parametrize(
+    "workload",
+    ["speech/my-cifar-resnet", "vision/digits-mlp", "vision/", "/my-cifar-resnet", "a/b/c", "vi sion/x"],
+)
+def test_a_workload_under_another_teams_slug_or_a_bad_one_is_a_400_naming_workload(reporter, step_policy, workload):
+    response = reporter.post(OPEN, {"policy": step_policy.pk, "workload": workload, "epochs": 3}, format="json")
+    assert response.status_code == 400 and "workload" in response.json()["errors"], response.json()
+    assert not Run.objects.exists()
+
+
+def test_a_retried_open_compares_the_namespaced_workload(reporter, step_policy):
+    body = {"policy": step_policy.pk, "workload": "my-cifar-resnet", "epochs": 3, "client_key": KEY}
+    first = reporter.post(OPEN, body, format="json")
+    again = reporter.post(OPEN, {**body, "workload": "vision/my-cifar-resnet"}, format="json")
+    assert (first.status_code, again.status_code) == (201, 200) and again.json()["id"] == first.json()["id"]
+
+
+def reported_by_both_teams(reporter, api_client, cast, step_policy, *, publish: bool):
+    """Vision (bob) and Speech (oscar) each finish a run of a workload they both named "shared-name"."""
+    from dashboard.models import Policy
+
+    speech_policy = Policy.objects.create(
+        team=cast.other_team, name="Speech step", spec=step_policy.spec, created_by=cast.oscar
+    )
+    finished_reported_run_of(reporter, step_policy, "shared-name")
+    api_client.force_authenticate(cast.oscar)
+    api_client.defaults["HTTP_X_ARENA_TEAM"] = "speech"
+    finished_reported_run_of(api_client, speech_policy, "shared-name")
+    if publish:
+        Policy.objects.update(published=True)
+    return speech_policy
+
+
+def finished_reported_run_of(client, policy, workload):
+    run = open_run(client, policy, workload=workload)
+    for n in (1, 2, 3):
+        assert post_epoch(client, run["id"], epoch(n)).status_code == 201
+    assert client.post(f"/api/runs/{run['id']}/finish/").json()["status"] == "succeeded"
+
+
+def board_policies(user, workload, view):
+    return [row["policy"] for row in leaderboard.board(user, workload, 3, view=view)["rows"]]
+
+
+def test_two_teams_that_name_a_workload_alike_get_two_boards_in_the_shared_view(
+    reporter, api_client, cast, step_policy
+):
+    speech_policy = reported_by_both_teams(reporter, api_client, cast, step_policy, publish=True)
+    both = ["speech/shared-name", "vision/shared-name"]
+    assert leaderboard.reported_workloads(cast.carol) == both
+    assert leaderboard.reported_workloads(cast.oscar) == both
+    assert board_policies(cast.carol, "vision/shared-name", "shared") == [step_policy.pk]
+    assert board_policies(cast.carol, "speech/shared-name", "shared") == [speech_policy.pk]
+    shared = reporter.get("/api/leaderboard/", {"workload": "speech/shared-name", "view": "shared"}).json()
+    assert [row["policy"] for row in shared["rows"]] == [speech_policy.pk]
+
+
+def test_a_member_of_both_teams_sees_two_boards_in_the_team_view(reporter, api_client, cast, step_policy):
+    from dashboard.models import Membership
+
+    speech_policy = reported_by_both_teams(reporter, api_client, cast, step_policy, publish=False)
+    Membership.objects.create(user=cast.carol, team=cast.other_team, role=Membership.Role.VIEWER)
+    assert leaderboard.reported_workloads(cast.carol) == ["speech/shared-name", "vision/shared-name"]
+    assert board_policies(cast.carol, "vision/shared-name", "team") == [step_policy.pk]
+    assert board_policies(cast.carol, "speech/shared-name", "team") == [speech_policy.pk]
+    profile = leaderboard_profile_boards(api_client, cast.carol, "vision/shared-name:3,speech/shared-name:3")
+    assert profile == ["vision/shared-name", "speech/shared-name"]
+
+
+def leaderboard_profile_boards(client, user, boards):
+    client.force_authenticate(user)
+    response = client.get("/api/leaderboard/profile/", {"boards": boards})
+    assert response.status_code == 200, response.json()
+    return [board["workload"] for board in response.json()["boards"]]
+
+
+def test_board_groups_of_team_workloads_are_valid_and_never_shared():
+    from dashboard.realtime import leaderboard_group
+
+    names = ["vision/x", "vision_x", "de/mo_x", "de_mo/x", "a/" + "b" * 50, "a/" + "b" * 49 + "c"]
+    groups = {leaderboard_group(name, team) for name in names for team in (None, 7, 10**9)}
+    assert len(groups) == len(names) * 3
+    assert all(len(g) < 100 and all(c.isascii() and (c.isalnum() or c in "-_.") for c in g) for g in groups)
+    assert leaderboard_group("digits-mlp") == "leaderboard-shared-digits-mlp"
+
+
+def test_the_migration_puts_earlier_reported_runs_under_their_teams_slug(cast, step_policy):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("dashboard.migrations.0012_self_reported_workload_per_team")
+    bare = Run.objects.create(
+        team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="mine", epochs=3, self_reported=True
+    )
+    worker = Run.objects.create(
+        team=cast.team, policy=step_policy, policy_spec=step_policy.spec, workload="digits-mlp", epochs=3
+    )
+    migration.namespace(apps, None)
+    migration.namespace(apps, None)  # once only
+    bare.refresh_from_db()
+    worker.refresh_from_db()
+    assert (bare.workload, worker.workload) == ("vision/mine", "digits-mlp")
