@@ -37,7 +37,7 @@ def main() -> None:
         args.url,
         token,
         policy=args.policy,
-        workload="digits-my-mlp",  # your own workload's name: its board is this name and the epochs
+        workload="digits-my-mlp",  # your own workload's name; stored as "<team-slug>/digits-my-mlp", your team's
         epochs=args.epochs,
         seed=args.seed,
         iterations_per_epoch=len(train) // batch_size,
@@ -62,6 +62,7 @@ def main() -> None:
             sent = run.log_epoch(epoch, train_loss=sum(losses) / len(losses), logits=logits, labels=y[test])
             print(f"epoch {epoch}: test accuracy {sent['test_acc']:.3f}, last LR {sent['lr_last']:.4g}")
     print(f"run {run.id}: {run.status}, final accuracy {run.state['summary']['final_acc']:.3f}")
+    print(f"its board: workload {run.workload} (your team's own), {args.epochs} epochs")
 
 
 if __name__ == "__main__":

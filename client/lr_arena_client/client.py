@@ -83,6 +83,11 @@ class Run:
         return self.state["status"]
 
     @property
+    def workload(self) -> str:
+        """The workload as the server stores it: your team's own, "<team-slug>/<name>"."""
+        return self.state["workload"]
+
+    @property
     def spec(self) -> dict:
         """The policy spec the run was opened with (frozen: editing the policy later does not change it)."""
         return self.state["policy_spec"]
@@ -338,8 +343,10 @@ def open_run(
     """Open a self-reported run on the server and return it, running.
 
     `policy`: its id, or its name (your team's policies and published ones). `workload`: your workload's
-    name (lower-case letters, digits, '.', '_', '-'; not a built-in workload's): the run's board is that
-    name with `epochs`. `iterations_per_epoch` feeds the scheduler and the board's iterations to target;
+    name (lower-case letters, digits, '.', '_', '-'; not a built-in workload's), or "<team-slug>/<name>"
+    with the run's team's slug: the server stores it as the latter, your team's own (`run.workload`), and the
+    run's board is that with `epochs`: it holds your team's runs only, even where another team took the name.
+    `iterations_per_epoch` feeds the scheduler and the board's iterations to target;
     `num_classes` lets the server apply the full divergence rule. `buffer_path`: a JSON-lines file that keeps
     undelivered epochs across a crash (see `resume`). `options`: retries, backoff, max_backoff, timeout,
     heartbeat_every (see `Run.heartbeat`).

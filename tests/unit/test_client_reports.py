@@ -142,3 +142,23 @@ def mounted(adapter, session_class=requests.Session) -> requests.Session:
     session = session_class()
     session.mount("http://", adapter)
     return session
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("workload", ["mine", "vision/mine"])
+def test_the_client_opens_a_bare_name_or_the_full_one_as_its_teams_own(
+    api_client, cast, step_policy, monkeypatch, workload
+):
+    api_client.force_authenticate(cast.bob)
+    monkeypatch.setattr(client_module.requests, "Session", lambda: mounted(LosesFirstAnswers(api_client, lost=0)))
+    run = client_module.open_run("http://arena", "token", policy=step_policy.pk, workload=workload, epochs=2)
+    assert run.workload == "vision/mine" and run.state["workload"] == "vision/mine"
+
+
+@pytest.mark.django_db
+def test_the_client_cannot_open_a_run_of_another_teams_workload(api_client, cast, step_policy, monkeypatch):
+    api_client.force_authenticate(cast.bob)
+    monkeypatch.setattr(client_module.requests, "Session", lambda: mounted(LosesFirstAnswers(api_client, lost=0)))
+    with pytest.raises(client_module.ArenaError) as refused:
+        client_module.open_run("http://arena", "token", policy=step_policy.pk, workload="speech/mine", epochs=2)
+    assert refused.value.status == 400 and "workload" in refused.value.errors
