@@ -169,3 +169,15 @@ def test_the_same_open_sent_twice_at_once_opens_one_run(stack):
     runs = api.get(f"{stack.base_url}/api/runs/", params={"workload": "demo/it-twice-at-once"}).json()["results"]
     assert [run["id"] for run in runs] == [answers[0].json()["id"]]
     assert answers[0].json()["workload"] == "demo/it-twice-at-once"
+
+
+def test_the_board_socket_of_a_teams_workload_is_reached_as_the_page_names_it(stack):
+    token = stack.token()
+    run = open_reported(stack, token, epochs=1)
+    assert run.workload == "demo/it-own-loop"
+    # The page opens /ws/leaderboard/<encodeURIComponent(workload)>/: the slash arrives as %2F.
+    url = f"{stack.ws_url}/ws/leaderboard/demo%2Fit-own-loop/"
+    with connect(url, additional_headers={"Authorization": f"Token {token}"}) as ws:
+        run.log_epoch(1, **epoch(1))
+        run.finish()
+        assert json.loads(ws.recv(timeout=10)) == {"type": "changed", "workload": "demo/it-own-loop"}
