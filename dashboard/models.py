@@ -176,6 +176,7 @@ class Run(Leased):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
     class Device(models.TextChoices):
         AUTO = "auto", "Auto (the workload's preference)"
         CPU = "cpu", "CPU"
