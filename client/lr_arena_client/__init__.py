@@ -13,7 +13,8 @@
 
 The HTTP part needs only `requests`. `Run.lr_scheduler` and `log_epoch(logits=...)`
 use LR Arena's own `trainer.schedules` and `trainer.metrics` (the engine's), so
-the lr-arena checkout must be importable there (PYTHONPATH), with torch.
+the lr-arena checkout must be importable there, with torch: `pip install -e
+/path/to/lr-arena` installs its `trainer` package (or put it on PYTHONPATH).
 
 Nothing here starts a thread or exits the process: it works the same in a
 notebook. No epoch is lost to the network: each one waits in a buffer (in
