@@ -171,6 +171,26 @@ def test_the_same_open_sent_twice_at_once_opens_one_run(stack):
     assert answers[0].json()["workload"] == "demo/it-twice-at-once"
 
 
+def test_one_epoch_sent_twice_at_once_with_other_values_is_stored_once_and_the_other_refused(stack):
+    """Two posts of epoch 1 race (SQLite too: its transactions begin IMMEDIATE, so the check and the write are
+    one step): one is stored, the other answers 409, and the stored values are the winner's, whole."""
+    token = stack.token()
+    api = stack.api(token)
+    for trial in range(5):
+        run = open_reported(stack, token)
+        bodies = [{"epoch": 1, **epoch(1), "test_acc": acc} for acc in (0.61, 0.62)]
+        url = f"{stack.base_url}/api/runs/{run.id}/epochs/"
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(lambda body, url=url: api.post(url, json=body), bodies))
+        codes = [answer.status_code for answer in answers]
+        assert sorted(codes) == [201, 409], (trial, [a.text for a in answers])
+        winner = bodies[codes.index(201)]
+        stored = api.get(f"{stack.base_url}/api/runs/{run.id}/").json()
+        assert [e["epoch"] for e in stored["epoch_metrics"]] == [1] and stored["epochs_done"] == 1
+        assert stored["epoch_metrics"][0]["test_acc"] == winner["test_acc"]
+        assert run.fail("stopped by the test")["status"] == "failed"
+
+
 def test_the_board_socket_of_a_teams_workload_is_reached_as_the_page_names_it(stack):
     token = stack.token()
     run = open_reported(stack, token, epochs=1)
